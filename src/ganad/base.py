@@ -1,0 +1,252 @@
+"""The detector contract every ganad model keeps (DESIGN.md; PyOD's API).
+
+A subclass implements three hooks:
+
+* ``_fit(x)`` trains on a validated array (images as (N, C, H, W), tabular
+  data as (N, D); dtype as given, uint8 images stay uint8);
+* ``_score_parts(x)`` returns a dict of named per-sample score terms
+  (numpy, shape (N,)) and must contain the key ``"score"`` (higher = more
+  anomalous);
+* ``_get_state()`` / ``_set_state(state)`` return and take the fitted state
+  as a (nested) dict of tensors, so that ``save`` needs no pickle.
+
+Hyper-parameters are the ``__init__`` keyword arguments, stored under the
+same names (scikit-learn's rule), so ``get_params`` and the JSON config in a
+saved file come for free.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .data.arrays import as_array, as_nchw, check_same_layout, is_image
+from .exceptions import NotFittedError
+
+FORMAT_VERSION = 1
+
+
+class BaseDetector:
+    """Base class of all detectors: fit on normal data, score anything.
+
+    Parameters common to every detector:
+
+    contamination : float in (0, 0.5]
+        Expected share of anomalies; sets ``threshold_`` as the
+        ``1 - contamination`` quantile of the training scores.
+    random_state : int or None
+        Seeds every random choice the detector makes.
+    """
+
+    #: registry name, set by :func:`ganad.registry.register`
+    name: ClassVar[str] = ""
+    #: "image", "tabular" or "any"
+    input_kind: ClassVar[str] = "any"
+
+    def __init__(self, contamination: float = 0.1, random_state: int | None = 0):
+        self.contamination = contamination
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ params
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        names: list[str] = []
+        for klass in cls.__mro__:
+            init = klass.__dict__.get("__init__")
+            if init is None:
+                continue
+            for p in inspect.signature(init).parameters.values():
+                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                    if p.name not in names:
+                        names.append(p.name)
+        return names
+
+    def get_params(self) -> dict[str, Any]:
+        return {n: getattr(self, n) for n in self._param_names()}
+
+    def set_params(self, **params: Any) -> "BaseDetector":
+        valid = set(self._param_names())
+        for k, v in params.items():
+            if k not in valid:
+                raise ValueError(f"{type(self).__name__} has no parameter {k!r}; valid: {sorted(valid)}")
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _check_params(self) -> None:
+        """Validate hyper-parameters; subclasses extend and call super()."""
+        c = self.contamination
+        if not isinstance(c, (int, float)) or not 0.0 < c <= 0.5:
+            raise ValueError(f"contamination must be in (0, 0.5]; got {c!r}")
+
+    # ------------------------------------------------------------------- input
+    def _validate(self, X: Any, *, fitting: bool) -> np.ndarray:
+        x = as_array(X)
+        if is_image(x):
+            if self.input_kind == "tabular":
+                raise ValueError(
+                    f"{self.name or type(self).__name__} works on feature vectors (N, D); "
+                    f"got images of shape {x.shape}. Flatten them first."
+                )
+            x = as_nchw(x)
+        elif self.input_kind == "image":
+            raise ValueError(
+                f"{self.name or type(self).__name__} works on images (N, H, W) or (N, C, H, W); "
+                f"got shape {x.shape}"
+            )
+        if fitting:
+            self.input_shape_ = tuple(int(s) for s in x.shape[1:])
+        else:
+            check_same_layout(x, self.input_shape_)
+        return x
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "threshold_"):
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet: call fit(X) before scoring"
+            )
+
+    # ---------------------------------------------------------------- contract
+    def fit(self, X: Any, y: Any = None) -> "BaseDetector":
+        """Train on (mostly) normal data ``X``; ``y`` is ignored (unsupervised)."""
+        self._check_params()
+        x = self._validate(X, fitting=True)
+        start = time.perf_counter()
+        self._fit(x)
+        self.fit_seconds_ = time.perf_counter() - start
+        self.decision_scores_ = self._score_parts(x)["score"].astype(np.float64)
+        self._set_threshold(self.decision_scores_)
+        return self
+
+    def _set_threshold(self, train_scores: np.ndarray) -> None:
+        self.threshold_ = float(np.quantile(train_scores, 1.0 - self.contamination))
+        self._score_min_ = float(np.min(train_scores))
+        self._score_max_ = float(np.max(train_scores))
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """One anomaly score per sample; higher = more anomalous."""
+        return self.score_parts(X)["score"]
+
+    def score_parts(self, X: Any) -> dict[str, np.ndarray]:
+        """The named terms a method's score is built from, plus ``"score"``."""
+        self._check_fitted()
+        x = self._validate(X, fitting=False)
+        parts = self._score_parts(x)
+        return {k: np.asarray(v, dtype=np.float64) for k, v in parts.items()}
+
+    def predict(self, X: Any) -> np.ndarray:
+        """0 = normal, 1 = anomalous, by ``threshold_``."""
+        return (self.decision_function(X) > self.threshold_).astype(np.int64)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """(N, 2) array [P(normal), P(anomalous)] by min-max scaling of the
+        score against the *training* scores' range (PyOD's "linear" method),
+        clipped to [0, 1]."""
+        s = self.decision_function(X)
+        span = max(self._score_max_ - self._score_min_, 1e-12)
+        p = np.clip((s - self._score_min_) / span, 0.0, 1.0)
+        return np.stack([1.0 - p, p], axis=1)
+
+    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+        self.fit(X, y)
+        return (self.decision_scores_ > self.threshold_).astype(np.int64)
+
+    # ----------------------------------------------------------------- hooks
+    def _fit(self, x: np.ndarray) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _score_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _get_state(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _set_state(self, state: dict[str, Any]) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ persistence
+    def _fitted_meta(self) -> dict[str, Any]:
+        """JSON-able fitted attributes shared by all detectors."""
+        return {
+            "input_shape": list(self.input_shape_),
+            "threshold": self.threshold_,
+            "score_min": self._score_min_,
+            "score_max": self._score_max_,
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted detector to one file: JSON config + tensor state.
+
+        Read it back with :func:`ganad.load`, which uses ``weights_only=True``.
+        """
+        import torch
+
+        self._check_fitted()
+        payload = {
+            "format": "ganad",
+            "format_version": FORMAT_VERSION,
+            "model": self.name,
+            "config": json.dumps(_jsonable(self.get_params())),
+            "meta": json.dumps(_jsonable(self._fitted_meta())),
+            "decision_scores": torch.as_tensor(self.decision_scores_),
+            "state": self._get_state(),
+        }
+        path = os.fspath(path)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        tmp = path + ".tmp"
+        torch.save(payload, tmp)
+        os.replace(tmp, path)  # never leave a half-written model behind
+
+    @classmethod
+    def _from_payload(cls, payload: dict[str, Any]) -> "BaseDetector":
+        det = cls(**json.loads(payload["config"]))
+        meta = json.loads(payload["meta"])
+        det.input_shape_ = tuple(meta["input_shape"])
+        det.threshold_ = meta["threshold"]
+        det._score_min_ = meta["score_min"]
+        det._score_max_ = meta["score_max"]
+        det.decision_scores_ = payload["decision_scores"].numpy()
+        det._set_state(payload["state"])
+        return det
+
+
+def load(path: str | os.PathLike) -> BaseDetector:
+    """Load a detector written by ``save``; no pickled code is executed."""
+    import torch
+
+    from .registry import get_class
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such model file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt or foreign file
+        raise ValueError(f"{path}: not a ganad model file ({exc.__class__.__name__}: {exc})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != "ganad":
+        raise ValueError(f"{path}: not a ganad model file")
+    if payload.get("format_version", 0) > FORMAT_VERSION:
+        raise ValueError(f"{path}: written by a newer ganad (format {payload['format_version']})")
+    return get_class(payload["model"])._from_payload(payload)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj

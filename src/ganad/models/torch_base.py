@@ -1,0 +1,160 @@
+"""What every neural detector shares: device, seeding, batching, eval-mode scoring, state.
+
+A subclass sets ``input_kind``, implements ``_build(input_shape)`` (creates
+``self.nets_``, an ``nn.ModuleDict``), ``_train(x)`` and
+``_score_batch(batch) -> dict[str, Tensor]``.  Scoring always runs with every
+net in ``eval()`` mode under ``torch.inference_mode()`` (train-mode BatchNorm
+at test time is a known bug of several reference implementations), one
+batch at a time, so a sample's score never depends on its batch mates.
+Methods that need gradients at test time (AnoGAN, ADGAN) override
+``_score_parts`` and still call ``self.nets_.eval()``.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..base import BaseDetector
+from ..data.transforms import model_size, to_model_input
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for but CUDA is not available")
+    return dev
+
+
+def seed_everything(seed: int | None) -> torch.Generator:
+    """Seed Python, numpy and torch; return a CPU generator for data order."""
+    g = torch.Generator()
+    if seed is None:
+        g.seed()
+        return g
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    g.manual_seed(seed)
+    return g
+
+
+class TorchDetector(BaseDetector):
+    """Base of the neural detectors (GANs, autoencoders, Deep SVDD)."""
+
+    input_kind = "image"
+
+    def __init__(
+        self,
+        epochs: int = 15,
+        batch_size: int = 64,
+        device: str = "auto",
+        verbose: bool = False,
+        contamination: float = 0.1,
+        random_state: int | None = 0,
+    ):
+        super().__init__(contamination=contamination, random_state=random_state)
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.device = device
+        self.verbose = verbose
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        for name in ("epochs", "batch_size"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or v < (0 if name == "epochs" else 1):
+                raise ValueError(f"{name} must be a positive integer; got {v!r}")
+
+    # ----------------------------------------------------------------- hooks
+    def _build(self, input_shape: tuple[int, ...]) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _train(self, x: np.ndarray) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _score_batch(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _extra_state(self) -> dict[str, Any]:
+        """Fitted tensors other than the nets' weights (score normalisers, centres)."""
+        return {}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    # --------------------------------------------------------------- helpers
+    @property
+    def image_size_(self) -> int:
+        """Side the nets work at (28 -> 32, 8 -> 8, 64 -> 64)."""
+        _, h, w = self.input_shape_
+        return model_size(h, w)
+
+    def _to_input(self, x: np.ndarray) -> torch.Tensor:
+        """numpy batch -> model tensor on the device ([-1, 1] images, or float features)."""
+        if self.input_kind == "tabular" or len(self.input_shape_) == 1:
+            return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device_)
+        return to_model_input(x, self.device_, self.image_size_)
+
+    def _iter_batches(self, x: np.ndarray, batch_size: int | None = None) -> Iterator[torch.Tensor]:
+        bs = batch_size or max(self.batch_size, 256)
+        for i in range(0, len(x), bs):
+            yield self._to_input(x[i : i + bs])
+
+    # ------------------------------------------------------------- contract
+    def _fit(self, x: np.ndarray) -> None:
+        self.device_ = resolve_device(self.device)
+        self._generator = seed_everything(self.random_state)
+        self._build(self.input_shape_)
+        self.nets_.to(self.device_)
+        self._train(x)
+        self.nets_.eval()
+
+    def _score_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        self.nets_.eval()
+        parts: dict[str, list[np.ndarray]] = {}
+        with torch.inference_mode():
+            for batch in self._iter_batches(x):
+                for k, v in self._score_batch(batch).items():
+                    parts.setdefault(k, []).append(v.detach().float().cpu().numpy())
+        return {k: np.concatenate(v) for k, v in parts.items()}
+
+    def _get_state(self) -> dict[str, Any]:
+        nets = {k: v.detach().cpu() for k, v in self.nets_.state_dict().items()}
+        extra = {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in self._extra_state().items()}
+        return {"nets": nets, "extra": extra}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        self.device_ = resolve_device(self.device)
+        self._build(self.input_shape_)
+        self.nets_.load_state_dict(state["nets"])
+        self.nets_.to(self.device_).eval()
+        self._load_extra_state(state.get("extra", {}))
+
+    def count_parameters(self) -> int:
+        return sum(p.numel() for p in self.nets_.parameters())
+
+
+def make_optimizer(params: Any, lr: float, betas: tuple[float, float] = (0.5, 0.999), kind: str = "adam", weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """Adam (DCGAN betas by default), AdamW, RMSprop or SGD."""
+    kind = kind.lower()
+    if kind == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay)
+    if kind == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay or 1e-2)
+    if kind == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {kind!r}")
+
+
+def module_dict(**nets: nn.Module) -> nn.ModuleDict:
+    return nn.ModuleDict(nets)
