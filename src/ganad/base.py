@@ -214,8 +214,12 @@ class BaseDetector:
         det._score_min_ = meta["score_min"]
         det._score_max_ = meta["score_max"]
         det.decision_scores_ = payload["decision_scores"].numpy()
+        det._restore_meta(meta)
         det._set_state(payload["state"])
         return det
+
+    def _restore_meta(self, meta: dict[str, Any]) -> None:
+        """Hook: read back what ``_fitted_meta`` added beyond the common fields."""
 
 
 def load(path: str | os.PathLike) -> BaseDetector:

@@ -1,0 +1,22 @@
+"""Building blocks only: DCGAN encoder/decoder, MLPs for tabular data,
+residual SNGAN blocks and the DCGAN weight initialisation."""
+
+from .dcgan import DCGANDecoder, DCGANEncoder
+from .init import dcgan_init, init_dcgan
+from .mlp import MLP, MLPDecoder, MLPDiscriminator, MLPEncoder
+from .resnet import DiscBlock, GenBlock, ResNetCritic, ResNetGenerator
+
+__all__ = [
+    "DCGANDecoder",
+    "DCGANEncoder",
+    "DiscBlock",
+    "GenBlock",
+    "MLP",
+    "MLPDecoder",
+    "MLPDiscriminator",
+    "MLPEncoder",
+    "ResNetCritic",
+    "ResNetGenerator",
+    "dcgan_init",
+    "init_dcgan",
+]

@@ -1,0 +1,290 @@
+"""Evaluation protocols of the papers, as seeded, deterministic train/val/test splits.
+
+Every protocol returns a :class:`Split` whose subsets carry ``x`` (images,
+dtype as read), ``y`` (1 = anomalous, 0 = normal) and ``labels`` (the
+original class labels, -1 for images from another dataset).  No image is in
+two subsets (the indices are disjoint by construction and the tests check it).
+
+* :func:`one_class` (P1; Deep SVDD, ALAD, AMA, ADGAN, Berg): class ``c`` is
+  normal; train on class ``c`` of the training split less a validation part;
+  test on the full test split, every other class anomalous.
+* :func:`one_anomalous` (P2, "1 vs 9"; EGBAD, GANomaly, the survey): class
+  ``c`` is anomalous, the other nine normal.  ``pooled=True`` gives the
+  survey's/GANomaly's split: all normal images of train+test pooled and split
+  80/20, the test set gets the normal 20% plus every anomalous image.
+* :func:`ood`: normal = the in-distribution test split; anomalies = another
+  dataset's images, resized and channel-matched, ``anomaly_ratio`` x the
+  number of normals (AMA uses 0.2).
+* :func:`contamination`: like one-class, with a share ``gamma`` of the
+  training set replaced by anomalies, N_a = gamma N_n / (1 - gamma)
+  (Berg et al. section 4.1.2).
+
+Validation subsets: ``val_fraction`` of the normal training images are held
+out.  ``val_anomaly_ratio`` (default 1.0) adds anomalies drawn from the
+*training* split's other classes (never from the test split), so that
+hyper-parameters can be chosen on labelled validation data without touching
+test labels.  Set it to 0 for a normal-only validation set (early stopping).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .transforms import match_channels, resize
+
+
+@dataclass
+class Subset:
+    """Images ``x``, anomaly labels ``y`` (1 = anomalous) and original class ``labels``."""
+
+    x: np.ndarray
+    y: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def n_anomalous(self) -> int:
+        return int(self.y.sum())
+
+
+@dataclass
+class Split:
+    train: Subset
+    val: Subset
+    test: Subset
+    protocol: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        parts = ", ".join(
+            f"{n}={len(s)} ({s.n_anomalous} anomalous)" for n, s in (("train", self.train), ("val", self.val), ("test", self.test))
+        )
+        return f"Split({self.protocol}, {parts}, {self.info})"
+
+
+PROTOCOLS = ("one-class", "one-anomalous", "ood", "contamination")
+
+
+def _rng(random_state: int | None) -> np.random.Generator:
+    return np.random.default_rng(random_state)
+
+
+def _check_class(c: int, labels: np.ndarray, what: str) -> int:
+    classes = np.unique(labels)
+    if c is None or int(c) not in classes:
+        raise ValueError(f"{what} must be one of {classes.tolist()}; got {c!r}")
+    return int(c)
+
+
+def _check_fraction(v: float, name: str, lo: float = 0.0, hi: float = 1.0) -> None:
+    if not lo <= v < hi:
+        raise ValueError(f"{name} must be in [{lo}, {hi}); got {v}")
+
+
+def _subset(x: np.ndarray, labels: np.ndarray, idx: np.ndarray, anomalous: np.ndarray) -> Subset:
+    idx = np.sort(idx)
+    return Subset(x[idx], anomalous[idx].astype(np.int64), labels[idx].astype(np.int64))
+
+
+def _holdout(idx: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``idx`` into (kept, held out) with ``fraction`` held out."""
+    idx = rng.permutation(idx)
+    n_val = int(round(len(idx) * fraction))
+    return idx[n_val:], idx[:n_val]
+
+
+def _val_anomalies(pool: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.choice(pool, size=min(n, len(pool)), replace=False) if n > 0 else pool[:0]
+
+
+def _one_class_indices(
+    y_train: np.ndarray, c: int, val_fraction: float, val_anomaly_ratio: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(training indices, validation indices) of the one-class protocol."""
+    train_idx, val_norm = _holdout(np.flatnonzero(y_train == c), val_fraction, rng)
+    val_anom = _val_anomalies(np.flatnonzero(y_train != c), int(round(len(val_norm) * val_anomaly_ratio)), rng)
+    return train_idx, np.concatenate([val_norm, val_anom])
+
+
+def one_class(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    normal_class: int,
+    *,
+    val_fraction: float = 0.1,
+    val_anomaly_ratio: float = 1.0,
+    random_state: int | None = 0,
+) -> Split:
+    """P1: ``normal_class`` normal, every other class anomalous."""
+    c = _check_class(normal_class, y_train, "normal_class")
+    _check_fraction(val_fraction, "val_fraction")
+    train_idx, val_idx = _one_class_indices(y_train, c, val_fraction, val_anomaly_ratio, _rng(random_state))
+    anom_train = (y_train != c).astype(np.int64)
+    return Split(
+        train=_subset(x_train, y_train, train_idx, anom_train),
+        val=_subset(x_train, y_train, val_idx, anom_train),
+        test=_subset(x_test, y_test, np.arange(len(y_test)), (y_test != c).astype(np.int64)),
+        protocol="one-class",
+        info={"normal_class": c, "random_state": random_state},
+    )
+
+
+def one_anomalous(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    anomalous_class: int,
+    *,
+    pooled: bool = False,
+    test_fraction: float = 0.2,
+    val_fraction: float = 0.1,
+    val_anomaly_ratio: float = 0.0,
+    random_state: int | None = 0,
+) -> Split:
+    """P2 ("1 vs 9"): ``anomalous_class`` anomalous, all other classes normal.
+
+    ``pooled=False``: train on the normal classes of the training split,
+    test on the full test split.  ``pooled=True`` (GANomaly's and the
+    survey's split): normal images of train and test are pooled and split
+    ``1 - test_fraction`` / ``test_fraction``; the test set gets the normal
+    part plus every anomalous image of both splits, except those kept for
+    validation when ``val_anomaly_ratio > 0``.
+    """
+    a = _check_class(anomalous_class, y_train, "anomalous_class")
+    _check_fraction(val_fraction, "val_fraction")
+    _check_fraction(test_fraction, "test_fraction")
+    rng = _rng(random_state)
+    if not pooled:
+        anom_train = (y_train == a).astype(np.int64)
+        train_idx, val_norm = _holdout(np.flatnonzero(y_train != a), val_fraction, rng)
+        val_anom = _val_anomalies(np.flatnonzero(y_train == a), int(round(len(val_norm) * val_anomaly_ratio)), rng)
+        return Split(
+            train=_subset(x_train, y_train, train_idx, anom_train),
+            val=_subset(x_train, y_train, np.concatenate([val_norm, val_anom]), anom_train),
+            test=_subset(x_test, y_test, np.arange(len(y_test)), (y_test == a).astype(np.int64)),
+            protocol="one-anomalous",
+            info={"anomalous_class": a, "pooled": False, "random_state": random_state},
+        )
+    x_all = np.concatenate([x_train, x_test])
+    labels = np.concatenate([y_train, y_test])
+    anom = (labels == a).astype(np.int64)
+    normal_idx = rng.permutation(np.flatnonzero(labels != a))
+    n_test = int(round(len(normal_idx) * test_fraction))
+    test_norm, rest = normal_idx[:n_test], normal_idx[n_test:]
+    train_idx, val_norm = _holdout(rest, val_fraction, rng)
+    anom_idx = rng.permutation(np.flatnonzero(labels == a))
+    n_val_anom = min(int(round(len(val_norm) * val_anomaly_ratio)), len(anom_idx) // 2)
+    val_anom, test_anom = anom_idx[:n_val_anom], anom_idx[n_val_anom:]
+    return Split(
+        train=_subset(x_all, labels, train_idx, anom),
+        val=_subset(x_all, labels, np.concatenate([val_norm, val_anom]), anom),
+        test=_subset(x_all, labels, np.concatenate([test_norm, test_anom]), anom),
+        protocol="one-anomalous",
+        info={"anomalous_class": a, "pooled": True, "test_fraction": test_fraction, "random_state": random_state},
+    )
+
+
+def contamination(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    normal_class: int,
+    gamma: float,
+    *,
+    val_fraction: float = 0.1,
+    val_anomaly_ratio: float = 1.0,
+    random_state: int | None = 0,
+) -> Split:
+    """One-class with a share ``gamma`` of anomalies mixed into training.
+
+    Berg et al. section 4.1.2: with N_n normal training images,
+    N_a = gamma N_n / (1 - gamma) anomalies (drawn uniformly from the other
+    classes of the training split, never those in the validation set) are
+    added, so anomalies are a fraction gamma of the training set.
+    ``train.y`` marks them; the detector is not shown ``y``.
+    """
+    c = _check_class(normal_class, y_train, "normal_class")
+    _check_fraction(val_fraction, "val_fraction")
+    _check_fraction(gamma, "gamma", 0.0, 1.0)
+    rng = _rng(random_state)
+    train_idx, val_idx = _one_class_indices(y_train, c, val_fraction, val_anomaly_ratio, rng)
+    n_anom = int(round(gamma * len(train_idx) / (1.0 - gamma)))
+    pool = np.setdiff1d(np.flatnonzero(y_train != c), val_idx)
+    if n_anom > len(pool):
+        raise ValueError(f"gamma={gamma} needs {n_anom} anomalies but only {len(pool)} are available")
+    added = rng.choice(pool, size=n_anom, replace=False)
+    anom_train = (y_train != c).astype(np.int64)
+    return Split(
+        train=_subset(x_train, y_train, np.concatenate([train_idx, added]), anom_train),
+        val=_subset(x_train, y_train, val_idx, anom_train),
+        test=_subset(x_test, y_test, np.arange(len(y_test)), (y_test != c).astype(np.int64)),
+        protocol="contamination",
+        info={"normal_class": c, "gamma": gamma, "n_anomalies_in_train": n_anom, "random_state": random_state},
+    )
+
+
+def ood(
+    x_train: np.ndarray,
+    x_test: np.ndarray,
+    x_other: np.ndarray,
+    *,
+    anomaly_ratio: float | None = 0.2,
+    val_fraction: float = 0.1,
+    random_state: int | None = 0,
+    y_train: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+) -> Split:
+    """Out-of-distribution pair: in-distribution test images vs another dataset.
+
+    ``x_other`` is resized to the in-distribution image size and converted to
+    its channel count.  ``anomaly_ratio`` anomalies per normal test image are
+    drawn from ``x_other`` (AMA: 0.2); ``None`` takes all of them.  The
+    validation set is normal-only (held-out training images).
+    """
+    rng = _rng(random_state)
+    x_train = _as_nchw(x_train)
+    x_test = _as_nchw(x_test)
+    other = _match(x_other, x_test)
+    n_other = len(other) if anomaly_ratio is None else int(round(len(x_test) * anomaly_ratio))
+    if n_other > len(other):
+        raise ValueError(f"anomaly_ratio={anomaly_ratio} needs {n_other} anomalies; the other set has {len(other)}")
+    pick = np.sort(rng.choice(len(other), size=n_other, replace=False))
+    y_train = np.zeros(len(x_train), np.int64) if y_train is None else np.asarray(y_train)
+    y_test = np.zeros(len(x_test), np.int64) if y_test is None else np.asarray(y_test)
+    zeros = np.zeros(len(x_train), np.int64)
+    train_idx, val_idx = _holdout(np.arange(len(x_train)), val_fraction, rng)
+    test = Subset(
+        np.concatenate([x_test, other[pick]]),
+        np.concatenate([np.zeros(len(x_test), np.int64), np.ones(n_other, np.int64)]),
+        np.concatenate([y_test, -np.ones(n_other, np.int64)]),
+    )
+    return Split(
+        train=_subset(x_train, y_train, train_idx, zeros),
+        val=_subset(x_train, y_train, val_idx, zeros),
+        test=test,
+        protocol="ood",
+        info={"anomaly_ratio": anomaly_ratio, "n_anomalies": n_other, "random_state": random_state},
+    )
+
+
+def _as_nchw(x: np.ndarray) -> np.ndarray:
+    return x[:, None] if x.ndim == 3 else x
+
+
+def _match(other: np.ndarray, like: np.ndarray) -> np.ndarray:
+    other = _as_nchw(other)
+    if other.dtype != like.dtype and like.dtype == np.uint8:
+        other = np.round(np.clip(other, 0, 1) * 255).astype(np.uint8)
+    other = match_channels(other, like.shape[1])
+    if other.shape[-2:] != like.shape[-2:]:
+        other = resize(other, like.shape[-2:])
+    return other
