@@ -346,10 +346,26 @@ def test_load_cifar10_arrays(tmp_path):
         load_cifar10_arrays(d)
 
 
+def test_cifar_and_svhn_ganad_data_lookup(tmp_path, monkeypatch):
+    d = tmp_path / "cifar10"
+    d.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (d / name).write_bytes(py2_cifar_pickle(*cifar_arrays(1)))
+    svhn_file(tmp_path / "svhn" / "train_32x32.mat", n=2)
+    svhn_file(tmp_path / "svhn" / "test_32x32.mat", n=1)
+    monkeypatch.setenv("GANAD_DATA", str(tmp_path))
+    assert load_cifar10_arrays()[0].shape == (5, 3, 32, 32)
+    assert load_svhn_arrays()[2].shape == (1, 3, 32, 32)
+    monkeypatch.delenv("GANAD_DATA")
+    with pytest.raises(FileNotFoundError, match="GANAD_DATA"):
+        load_cifar10_arrays()
+
+
 # --------------------------------------------------------------------------- SVHN
 
 
 def svhn_file(path: Path, n: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    path.parent.mkdir(parents=True, exist_ok=True)
     X = RNG.integers(0, 256, (32, 32, 3, n), dtype=np.uint8)
     y = RNG.integers(1, 11, (n, 1)).astype(np.uint8)
     y[0, 0] = 10
@@ -372,9 +388,11 @@ def test_svhn_round_trip(tmp_path):
 @pytest.mark.parametrize(
     "content, message",
     [
-        ({"X": np.zeros((5, 32, 32, 3), np.uint8), "y": np.ones((5, 1))}, r"shape \(32, 32, 3, N\)"),
+        ({"X": np.zeros((5, 32, 32, 3), np.uint8), "y": np.ones((5, 1))},
+         r"shape \(32, 32, 3, N\)"),
         ({"X": np.zeros((32, 32, 5), np.uint8), "y": np.ones((5, 1))}, r"shape \(32, 32, 3, N\)"),
-        ({"X": np.zeros((32, 32, 3, 5), np.uint8), "y": np.ones((4, 1))}, "5 images but 'y' holds 4"),
+        ({"X": np.zeros((32, 32, 3, 5), np.uint8), "y": np.ones((4, 1))},
+         "5 images but 'y' holds 4"),
         ({"X": np.zeros((32, 32, 3, 2), np.uint8), "y": np.ones((2, 2))}, r"shape \(N, 1\)"),
         ({"X": np.zeros((32, 32, 3, 2), np.uint8), "y": np.array([[1], [11]])}, "1..10"),
         ({"X": np.zeros((32, 32, 3, 2), np.uint8)}, "no 'y' variable"),
@@ -408,7 +426,8 @@ def save(path: Path, arr: np.ndarray, **kw) -> np.ndarray:
 
 
 def test_image_folder_gray_png_round_trip(tmp_path):
-    imgs = [save(tmp_path / f"{i}.png", RNG.integers(0, 256, (9, 7), dtype=np.uint8)) for i in range(3)]
+    imgs = [save(tmp_path / f"{i}.png", RNG.integers(0, 256, (9, 7), dtype=np.uint8))
+            for i in range(3)]
     save(tmp_path / "sub" / "z.bmp", imgs[0])
     (tmp_path / "notes.txt").write_text("ignored")
     x, paths = read_image_folder(tmp_path, return_paths=True)

@@ -250,6 +250,19 @@ def load_mnist_arrays(
 # --------------------------------------------------------------------------- CIFAR-10
 
 
+def _dataset_dir(directory: PathLike | None, subfolder: str, name: str) -> Path:
+    """``directory``, or ``$GANAD_DATA/subfolder`` when it is None."""
+    if directory is not None:
+        return Path(directory)
+    env = os.environ.get("GANAD_DATA")
+    if not env:
+        raise FileNotFoundError(
+            f"{name}: no folder given; pass data_dir or set GANAD_DATA to a folder with a "
+            f"{subfolder} subfolder"
+        )
+    return Path(env) / subfolder
+
+
 def _numpy_globals() -> dict[str, Any]:
     """The numpy callables that pickled arrays name, found without private imports."""
     return {
@@ -261,7 +274,10 @@ def _numpy_globals() -> dict[str, Any]:
 
 def _allowed_globals() -> dict[tuple[str, str], Any]:
     np_funcs = _numpy_globals()
-    allowed: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+    allowed: dict[tuple[str, str], Any] = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+    }
     for pkg in ("numpy.core", "numpy._core"):
         allowed[(f"{pkg}.multiarray", "_reconstruct")] = np_funcs["_reconstruct"]
         allowed[(f"{pkg}.multiarray", "scalar")] = np_funcs["scalar"]
@@ -340,18 +356,24 @@ def _as_labels(labels: Any, path: Path, name: str) -> np.ndarray:
     except Exception as e:
         raise ValueError(f"{path}: cannot read {name!r} as an array: {e}") from e
     if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or y.size == 0):
-        raise ValueError(f"{path}: {name!r} must be a 1-d list of integers; got {y.dtype} {y.shape}")
+        raise ValueError(
+            f"{path}: {name!r} must be a 1-d list of integers; got {y.dtype} {y.shape}"
+        )
     return y.astype(np.int64)
 
 
 def load_cifar10_arrays(
-    directory: PathLike,
+    directory: PathLike | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """CIFAR-10 from data_batch_1..5 and test_batch in ``directory`` (or its cifar-10-batches-py)."""
-    directory = Path(directory)
+    """CIFAR-10 from data_batch_1..5 and test_batch in ``directory``.
+
+    Without ``directory`` it looks in ``$GANAD_DATA/cifar10``.  A folder holding
+    the unpacked ``cifar-10-batches-py`` folder works too.
+    """
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    directory = _dataset_dir(directory, "cifar10", "CIFAR-10")
     if not (directory / "test_batch").is_file() and (directory / "cifar-10-batches-py").is_dir():
         directory = directory / "cifar-10-batches-py"
-    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     missing = [n for n in names if not (directory / n).is_file()]
     if missing:
         raise FileNotFoundError(f"CIFAR-10 batches missing in {directory}: {', '.join(missing)}")
@@ -403,10 +425,10 @@ def _svhn_labels(y: np.ndarray, n: int, path: Path) -> np.ndarray:
 
 
 def load_svhn_arrays(
-    directory: PathLike,
+    directory: PathLike | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """SVHN from train_32x32.mat and test_32x32.mat in ``directory``."""
-    directory = Path(directory)
+    """SVHN from train_32x32.mat and test_32x32.mat in ``directory`` (or ``$GANAD_DATA/svhn``)."""
+    directory = _dataset_dir(directory, "svhn", "SVHN")
     names = ("train_32x32.mat", "test_32x32.mat")
     missing = [n for n in names if not (directory / n).is_file()]
     if missing:
@@ -500,7 +522,10 @@ def _folder_labels(root: Path, files: list[Path]) -> tuple[np.ndarray, list[str]
 def _resolve_size(size: int | Sequence[int] | None) -> tuple[int, int] | None:
     if size is None:
         return None
-    hw = (int(size), int(size)) if isinstance(size, (int, np.integer)) else tuple(int(s) for s in size)
+    if isinstance(size, (int, np.integer)):
+        hw: tuple[int, ...] = (int(size), int(size))
+    else:
+        hw = tuple(int(s) for s in size)
     if len(hw) != 2 or min(hw) < 1:
         raise ValueError(f"size must be a positive int or (height, width); got {size!r}")
     return hw  # type: ignore[return-value]
@@ -622,7 +647,8 @@ def _read_rows(path: Path) -> list[tuple[int, list[str]]]:
             except csv.Error:
                 dialect = csv.excel
             reader = csv.reader(f, dialect)
-            return [(reader.line_num, [c.strip() for c in r]) for r in reader if any(c.strip() for c in r)]
+            rows = ((reader.line_num, [c.strip() for c in r]) for r in reader)
+            return [(line, cells) for line, cells in rows if any(cells)]
     except (UnicodeDecodeError, csv.Error) as e:
         raise ValueError(f"{path}: cannot read this CSV file: {e}") from e
 

@@ -1,0 +1,330 @@
+"""The one training loop every method uses: batching, progress, checkpoint/resume, early stopping.
+
+A method supplies ``step(batch, global_step) -> {name: loss}``, one
+optimisation step on one batch (GANs: the D and G updates, see
+:func:`alternating`), and :func:`fit_loop` does the rest:
+
+* shuffles with the caller's ``torch.Generator`` each epoch and draws batches
+  by indexing the (uint8) numpy array, so images become float tensors one
+  batch at a time;
+* averages each named loss over the epoch (:class:`History`), and raises
+  :class:`~ganad.exceptions.TrainingDivergedError` at the first NaN/inf loss;
+* after every epoch writes a checkpoint atomically (temp file + fsync +
+  ``os.replace``) holding the state dicts, the history and every RNG state
+  (torch CPU and CUDA, the shuffling generator, numpy, Python ``random``), as
+  tensors and plain containers only, so that ``torch.load(weights_only=True)``
+  reads it.  Started again with the same command after a crash (even
+  ``kill -9``), the run resumes after the last complete epoch and, on CPU with
+  a fixed seed, ends with bit-identical weights; a checkpoint of a finished run
+  makes the call return at once with the trained weights loaded;
+* optionally evaluates ``val_loss`` (normal validation data only, lower is
+  better) after each epoch with every module in eval mode under
+  ``torch.no_grad``, stops after ``patience`` epochs without improvement and
+  restores the best weights.
+
+Modules are trained in the mode the caller left them in (a frozen
+submodule may stay in eval mode); the loop only switches them to eval for
+``val_loss`` and restores each submodule's previous mode afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from .exceptions import TrainingDivergedError
+
+StepFn = Callable[[torch.Tensor, int], Mapping[str, "torch.Tensor | float"]]
+CHECKPOINT_FORMAT = "ganad-train-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class History:
+    """What a :func:`fit_loop` run did; epochs are 0-based list indices."""
+
+    losses: dict[str, list[float]] = field(default_factory=dict)  # name -> per-epoch mean
+    val_losses: list[float] = field(default_factory=list)
+    best_epoch: int | None = None  # epoch with the lowest val loss
+    epochs_run: int = 0  # complete epochs, including those of resumed sessions
+    seconds: float = 0.0  # wall time of all sessions (steps, validation, checkpoints)
+    images_per_second: float = 0.0  # training throughput: images / time inside steps
+    images: int = 0
+    train_seconds: float = 0.0
+    stopped_early: bool = False
+    resumed_from: int = 0  # epochs already complete in the checkpoint this call found
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "History":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def alternating(d_step: StepFn, g_step: StepFn, n_critic: int = 1) -> StepFn:
+    """A ``step`` for ``fit_loop``: the critic update on every step, the
+    generator update after every ``n_critic``-th critic update (WGAN: 5).
+
+    Both get the same batch and global step; their loss dicts are merged, so
+    the generator's losses are averaged over the steps that ran it.
+    """
+    if not isinstance(n_critic, int) or n_critic < 1:
+        raise ValueError(f"n_critic must be a positive integer; got {n_critic!r}")
+
+    def step(batch: torch.Tensor, global_step: int) -> dict[str, torch.Tensor | float]:
+        out = dict(d_step(batch, global_step))
+        if (global_step + 1) % n_critic == 0:
+            out.update(g_step(batch, global_step))
+        return out
+
+    return step
+
+
+# ------------------------------------------------------------------ RNG state
+def _rng_state(generator: torch.Generator) -> dict[str, Any]:
+    """Every RNG a step may draw from, as tensors and numbers (no pickled objects)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    py_version, py_state, py_gauss = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "generator": generator.get_state(),
+        "numpy": {
+            "kind": str(kind),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "python": {"version": int(py_version), "state": torch.tensor(py_state, dtype=torch.int64), "gauss_next": py_gauss},
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = [s.cpu() for s in torch.cuda.get_rng_state_all()]
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any], generator: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["generator"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss_next"]))
+    cuda = state.get("cuda")
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+# ----------------------------------------------------------------- checkpoint
+def _save_checkpoint(path: str, payload: dict[str, Any]) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as f:
+        torch.save(payload, f)
+        f.flush()
+        os.fsync(f.fileno())  # a kill -9 / power cut never leaves a half-written checkpoint
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`fit_loop` (``weights_only=True``)."""
+    path = os.fspath(path)
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable training checkpoint ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a ganad training checkpoint")
+    return ck
+
+
+def _module_copy(modules: Mapping[str, nn.Module]) -> dict[str, dict[str, torch.Tensor]]:
+    return {k: {n: t.detach().to("cpu", copy=True) for n, t in m.state_dict().items()} for k, m in modules.items()}
+
+
+def _load_states(state: Mapping[str, Any], saved: Mapping[str, Any], path: str) -> None:
+    missing = [k for k in state if k not in saved]
+    if missing:
+        raise ValueError(f"{path}: checkpoint has no state for {missing}; it belongs to another model")
+    for k, obj in state.items():
+        try:
+            obj.load_state_dict(saved[k])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise ValueError(f"{path}: checkpoint state {k!r} does not fit this model: {exc}") from exc
+
+
+# ---------------------------------------------------------------------- loop
+def _floats(losses: Mapping[str, torch.Tensor | float]) -> dict[str, float]:
+    """Loss values as floats with one device sync for all tensors."""
+    names = list(losses)
+    tensors = {k: v for k, v in losses.items() if isinstance(v, torch.Tensor)}
+    for k, v in tensors.items():
+        if v.numel() != 1:
+            raise ValueError(f"step returned loss {k!r} with shape {tuple(v.shape)}; losses must be scalars")
+    out = {k: float(v) for k, v in losses.items() if k not in tensors}
+    if tensors:
+        devices = {v.device for v in tensors.values()}
+        if len(devices) == 1:
+            vals = torch.stack([v.detach().float().reshape(()) for v in tensors.values()]).tolist()
+        else:
+            vals = [float(v.detach()) for v in tensors.values()]
+        out.update(zip(tensors, vals))
+    return {k: out[k] for k in names}
+
+
+class _EvalMode:
+    """Put modules in eval mode and give every submodule its own mode back afterwards."""
+
+    def __init__(self, modules: Mapping[str, nn.Module]):
+        self.modules = list(modules.values())
+
+    def __enter__(self) -> None:
+        self.modes = [[(m, m.training) for m in mod.modules()] for mod in self.modules]
+        for mod in self.modules:
+            mod.eval()
+
+    def __exit__(self, *exc: Any) -> None:
+        for modes in self.modes:
+            for m, training in modes:
+                m.training = training
+
+
+def fit_loop(
+    step: StepFn,
+    data: np.ndarray,
+    to_input: Callable[[np.ndarray], torch.Tensor],
+    *,
+    epochs: int,
+    batch_size: int,
+    generator: torch.Generator,
+    state: Mapping[str, Any],
+    checkpoint: str | os.PathLike | None = None,
+    val_loss: Callable[[], float] | None = None,
+    patience: int | None = None,
+    verbose: bool = False,
+    desc: str = "train",
+    drop_last: bool = True,
+) -> History:
+    """Train for ``epochs`` epochs of ``step`` over shuffled batches of ``data``.
+
+    ``state`` maps names to everything with ``state_dict()`` /
+    ``load_state_dict()`` that a checkpoint must hold (nets, optimizers,
+    schedulers); its ``nn.Module`` entries are the ones early stopping restores.
+    A data set smaller than ``batch_size`` is trained as one batch per epoch.
+    Returns the :class:`History`; raises ``TrainingDivergedError`` on a NaN/inf
+    loss, naming the epoch, the step and the loss.
+    """
+    n = len(data)
+    if n == 0:
+        raise ValueError("fit_loop got no training data")
+    if batch_size < 1 or epochs < 0:
+        raise ValueError(f"batch_size must be >= 1 and epochs >= 0; got {batch_size}, {epochs}")
+    if patience is not None and (val_loss is None or patience < 1):
+        raise ValueError("patience needs a val_loss and must be >= 1")
+    bs = min(batch_size, n)
+    steps = n // bs if drop_last else math.ceil(n / bs)
+    ckpt = os.fspath(checkpoint) if checkpoint is not None else None
+    modules = {k: v for k, v in state.items() if isinstance(v, nn.Module)}
+
+    hist, best_state, start = History(), None, 0
+    if ckpt is not None and os.path.exists(ckpt):
+        ck = load_checkpoint(ckpt)
+        if (ck["n_samples"], ck["batch_size"]) != (n, bs):
+            raise ValueError(
+                f"{ckpt}: checkpoint was written for {ck['n_samples']} samples in batches of "
+                f"{ck['batch_size']}, not {n} in batches of {bs}; delete it or pass another path"
+            )
+        _load_states(state, ck["state"], ckpt)
+        hist = History.from_dict(ck["history"])
+        best_state = ck.get("best_state")
+        _set_rng_state(ck["rng"], generator)
+        start = hist.resumed_from = int(ck["epoch"])
+        if ck["finished"] and (hist.stopped_early or start >= epochs):
+            return hist
+
+    t_start, seconds_before = time.perf_counter(), hist.seconds
+    for epoch in range(start, epochs):
+        perm = torch.randperm(n, generator=generator).numpy()
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        bar = None
+        if verbose:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=steps, desc=f"{desc} {epoch + 1}/{epochs}", leave=False, dynamic_ncols=True)
+        for i in range(steps):
+            t0 = time.perf_counter()
+            idx = perm[i * bs : (i + 1) * bs]
+            losses = _floats(step(to_input(data[idx]), epoch * steps + i))
+            hist.train_seconds += time.perf_counter() - t0
+            hist.images += len(idx)
+            for name, v in losses.items():
+                if not math.isfinite(v):
+                    if bar is not None:
+                        bar.close()
+                    raise TrainingDivergedError(
+                        f"{desc}: loss {name!r} became {v} at epoch {epoch + 1}/{epochs}, step "
+                        f"{i + 1}/{steps} (global step {epoch * steps + i}); lower the learning rate "
+                        f"or check the input scaling"
+                    )
+                sums[name] = sums.get(name, 0.0) + v
+                counts[name] = counts.get(name, 0) + 1
+            if bar is not None:
+                bar.set_postfix({k: f"{sums[k] / counts[k]:.4g}" for k in sums}, refresh=False)
+                bar.update()
+        if bar is not None:
+            bar.close()
+        for name in [*hist.losses, *(k for k in sums if k not in hist.losses)]:  # one entry per epoch
+            hist.losses.setdefault(name, [math.nan] * epoch)
+            hist.losses[name].append(sums[name] / counts[name] if name in sums else math.nan)
+
+        if val_loss is not None:
+            with _EvalMode(modules), torch.no_grad():
+                v = float(val_loss())
+            if not math.isfinite(v):
+                raise TrainingDivergedError(f"{desc}: val_loss became {v} after epoch {epoch + 1}/{epochs}")
+            hist.val_losses.append(v)
+            if hist.best_epoch is None or v < hist.val_losses[hist.best_epoch]:
+                hist.best_epoch = epoch
+                if patience is not None:
+                    best_state = _module_copy(modules)
+            elif patience is not None and epoch - hist.best_epoch >= patience:
+                hist.stopped_early = True
+
+        hist.epochs_run = epoch + 1
+        hist.seconds = seconds_before + time.perf_counter() - t_start
+        hist.images_per_second = hist.images / max(hist.train_seconds, 1e-12)
+        finished = hist.stopped_early or epoch + 1 >= epochs
+        if finished and best_state is not None and hist.best_epoch != epoch:
+            _load_states(modules, best_state, "best weights")
+        if ckpt is not None:
+            _save_checkpoint(
+                ckpt,
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "version": CHECKPOINT_VERSION,
+                    "epoch": epoch + 1,
+                    "finished": finished,
+                    "n_samples": n,
+                    "batch_size": bs,
+                    "state": {k: v.state_dict() for k, v in state.items()},
+                    "best_state": best_state,
+                    "history": hist.to_dict(),
+                    "rng": _rng_state(generator),
+                },
+            )
+        if hist.stopped_early:
+            break
+    return hist
+
+
+__all__ = ["History", "alternating", "fit_loop", "load_checkpoint"]

@@ -1,0 +1,113 @@
+"""Building blocks: DCGAN init really applied, MLP / ResNet shapes and options."""
+
+import pytest
+import torch
+from torch import nn
+
+from ganad import nets
+from ganad.nets import (
+    DCGANDecoder,
+    DCGANEncoder,
+    DiscBlock,
+    GenBlock,
+    MLPDecoder,
+    MLPDiscriminator,
+    MLPEncoder,
+    ResNetCritic,
+    ResNetGenerator,
+    dcgan_init,
+    init_dcgan,
+)
+
+torch.set_num_threads(1)
+
+
+def test_dcgan_init_is_applied():
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(128, 256, 4, bias=True),  # 524k weights: the std estimate is tight
+        nn.BatchNorm2d(4096),
+        nn.ConvTranspose2d(256, 128, 4),
+        nn.Linear(512, 512),
+    )
+    # PyTorch's default init has a very different scale, so this proves it was replaced
+    assert abs(net[0].weight.std().item() - 0.02) > 0.005
+    net.apply(dcgan_init)
+    for i in (0, 2, 3):
+        w = net[i].weight
+        assert w.std().item() == pytest.approx(0.02, rel=0.03)
+        assert abs(w.mean().item()) < 1e-3
+        assert torch.count_nonzero(net[i].bias) == 0
+    bn = net[1]
+    assert bn.weight.mean().item() == pytest.approx(1.0, abs=2e-3)
+    assert bn.weight.std().item() == pytest.approx(0.02, rel=0.1)
+    assert torch.count_nonzero(bn.bias) == 0
+
+
+def test_dcgan_init_reaches_spectral_norm_raw_weights():
+    conv = nn.utils.spectral_norm(nn.Conv2d(64, 128, 4))
+    lin = nn.utils.parametrizations.spectral_norm(nn.Linear(256, 512))
+    init_dcgan(conv)
+    init_dcgan(lin)
+    assert conv.weight_orig.std().item() == pytest.approx(0.02, rel=0.05)
+    assert lin.parametrizations.weight.original.std().item() == pytest.approx(0.02, rel=0.05)
+
+
+def test_init_dcgan_on_dcgan_nets_returns_the_net():
+    enc = DCGANEncoder(32, 1, 100, width=64)
+    assert init_dcgan(enc) is enc
+    convs = [m for m in enc.modules() if isinstance(m, nn.Conv2d)]
+    big = max(convs, key=lambda m: m.weight.numel())
+    assert big.weight.std().item() == pytest.approx(0.02, rel=0.05)
+    dec = init_dcgan(DCGANDecoder(32, 1, 100, width=8))
+    assert dec(torch.randn(2, 100)).shape == (2, 1, 32, 32)
+
+
+def test_mlp_encoder_decoder_discriminator_shapes():
+    x, z = torch.randn(5, 12), torch.randn(5, 3)
+    enc = MLPEncoder(12, 3, width=16, depth=2, norm="batch", dropout=0.1)
+    dec = MLPDecoder(3, 12, width=16, depth=1, out_act="tanh")
+    assert enc(x).shape == (5, 3)
+    out = dec(z)
+    assert out.shape == (5, 12) and out.abs().max() <= 1
+    disc = MLPDiscriminator(12, width=16, depth=3, z_dim=3, sn=True)
+    assert disc(x, z).shape == (5, 1)
+    assert disc.features(x, z).shape == (5, 16)
+    assert any(hasattr(m, "weight_orig") for m in disc.modules())  # spectral norm is on
+    with pytest.raises(ValueError, match="z_dim"):
+        disc(x)
+    with pytest.raises(ValueError, match="norm"):
+        MLPEncoder(12, 3, norm="group")
+
+
+def test_mlp_dropout_is_off_in_eval():
+    torch.manual_seed(0)
+    net = MLPEncoder(8, 2, width=32, dropout=0.5).eval()
+    x = torch.randn(4, 8)
+    assert torch.equal(net(x), net(x))
+
+
+@pytest.mark.parametrize("size", [8, 32])
+def test_resnet_generator_and_critic(size):
+    torch.manual_seed(0)
+    g = init_dcgan(ResNetGenerator(size, 3, nz=16, width=8))
+    c = ResNetCritic(size, 3, width=8, sn=True)
+    x = g(torch.randn(2, 16))
+    assert x.shape == (2, 3, size, size) and x.abs().max() <= 1
+    assert c(x).shape == (2, 1)
+    assert c.features(x).shape == (2, 8)
+    assert any(hasattr(m, "weight_orig") for m in c.modules())
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in c.modules())  # SN/GP critics have no BN
+
+
+def test_resnet_blocks_change_resolution():
+    x = torch.randn(2, 4, 8, 8)
+    assert GenBlock(4, 6)(x).shape == (2, 6, 16, 16)
+    assert DiscBlock(4, 6, down=True)(x).shape == (2, 6, 4, 4)
+    plain = DiscBlock(4, 4, down=False, sn=False)
+    assert plain.skip is None and plain(x).shape == (2, 4, 8, 8)
+
+
+def test_nets_package_exports():
+    for name in ("DCGANEncoder", "DCGANDecoder", "MLP", "ResNetGenerator", "ResNetCritic", "dcgan_init"):
+        assert hasattr(nets, name)
