@@ -145,22 +145,14 @@ class _GANomalyBase(TorchDetector):
         lr: float = 2e-4,
         beta1: float = 0.5,
         bn_mode: str = "eval",
-        checkpoint: str | None = None,
-        epochs: int = 15,
-        batch_size: int = 64,
-        device: str = "auto",
-        verbose: bool = False,
-        contamination: float = 0.1,
-        random_state: int | None = 0,
+        **common: Any,
     ):
-        super().__init__(epochs=epochs, batch_size=batch_size, device=device, verbose=verbose,
-                         contamination=contamination, random_state=random_state)
+        super().__init__(**common)
         self.nz = nz
         self.width = width
         self.lr = lr
         self.beta1 = beta1
         self.bn_mode = bn_mode
-        self.checkpoint = checkpoint
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -179,12 +171,7 @@ class _GANomalyBase(TorchDetector):
                 make_optimizer(self.nets_["d"].parameters(), self.lr, betas))
 
     def _fit_loop(self, step: Any, x: np.ndarray, opt_g: Any, opt_d: Any) -> History:
-        self.history_ = fit_loop(
-            step, x, self._to_input, epochs=self.epochs, batch_size=self.batch_size,
-            generator=self._generator, state={"nets": self.nets_, "opt_g": opt_g, "opt_d": opt_d},
-            checkpoint=self.checkpoint, verbose=self.verbose, desc=self.name,
-        )
-        return self.history_
+        return self._run_loop(step, x, {"opt_g": opt_g, "opt_d": opt_d})
 
     def _parts(self, nets: nn.ModuleDict, x: torch.Tensor) -> dict[str, torch.Tensor]:  # pragma: no cover
         raise NotImplementedError
@@ -224,17 +211,9 @@ class GANomaly(_GANomalyBase):
         w_con: float = 50.0,
         w_enc: float = 1.0,
         bn_mode: str = "eval",
-        checkpoint: str | None = None,
-        epochs: int = 15,
-        batch_size: int = 64,
-        device: str = "auto",
-        verbose: bool = False,
-        contamination: float = 0.1,
-        random_state: int | None = 0,
+        **common: Any,
     ):
-        super().__init__(nz=nz, width=width, lr=lr, beta1=beta1, bn_mode=bn_mode, checkpoint=checkpoint,
-                         epochs=epochs, batch_size=batch_size, device=device, verbose=verbose,
-                         contamination=contamination, random_state=random_state)
+        super().__init__(nz=nz, width=width, lr=lr, beta1=beta1, bn_mode=bn_mode, **common)
         self.w_adv = w_adv
         self.w_con = w_con
         self.w_enc = w_enc
@@ -307,17 +286,9 @@ class SkipGANomaly(_GANomalyBase):
         noise_std: float = 0.0,
         score_norm: str = "minmax",
         bn_mode: str = "eval",
-        checkpoint: str | None = None,
-        epochs: int = 15,
-        batch_size: int = 64,
-        device: str = "auto",
-        verbose: bool = False,
-        contamination: float = 0.1,
-        random_state: int | None = 0,
+        **common: Any,
     ):
-        super().__init__(nz=nz, width=width, lr=lr, beta1=beta1, bn_mode=bn_mode, checkpoint=checkpoint,
-                         epochs=epochs, batch_size=batch_size, device=device, verbose=verbose,
-                         contamination=contamination, random_state=random_state)
+        super().__init__(nz=nz, width=width, lr=lr, beta1=beta1, bn_mode=bn_mode, **common)
         self.w_adv = w_adv
         self.w_con = w_con
         self.w_lat = w_lat

@@ -57,6 +57,9 @@ class TorchDetector(BaseDetector):
         batch_size: int = 64,
         device: str = "auto",
         verbose: bool = False,
+        checkpoint: str | None = None,
+        validation_fraction: float = 0.0,
+        patience: int | None = None,
         contamination: float = 0.1,
         random_state: int | None = 0,
     ):
@@ -65,6 +68,9 @@ class TorchDetector(BaseDetector):
         self.batch_size = batch_size
         self.device = device
         self.verbose = verbose
+        self.checkpoint = checkpoint
+        self.validation_fraction = validation_fraction
+        self.patience = patience
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -72,6 +78,10 @@ class TorchDetector(BaseDetector):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or v < (0 if name == "epochs" else 1):
                 raise ValueError(f"{name} must be a positive integer; got {v!r}")
+        if not 0.0 <= self.validation_fraction < 0.5:
+            raise ValueError(f"validation_fraction must be in [0, 0.5); got {self.validation_fraction!r}")
+        if self.patience is not None and self.validation_fraction == 0.0:
+            raise ValueError("early stopping (patience) needs validation_fraction > 0")
 
     # ----------------------------------------------------------------- hooks
     def _build(self, input_shape: tuple[int, ...]) -> None:  # pragma: no cover - abstract
@@ -82,6 +92,39 @@ class TorchDetector(BaseDetector):
 
     def _score_batch(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:  # pragma: no cover
         raise NotImplementedError
+
+    def _val_loss(self, x_val: np.ndarray) -> float:
+        """Early-stopping criterion on held-out *normal* training images, lower is better.
+
+        Default: the mean anomaly score of the normal validation images (a
+        model that scores unseen normal data as normal is doing its job).
+        Subclasses may override it with their training objective.
+        """
+        return float(np.mean(self._score_parts(x_val)["score"]))
+
+    def _run_loop(self, step: Any, x: np.ndarray, state: dict[str, Any]) -> Any:
+        """Run :func:`ganad.train.fit_loop` with this detector's common settings.
+
+        ``state`` names the optimizers (and anything else) to checkpoint
+        beside ``self.nets_``.  With ``validation_fraction > 0`` a seeded
+        share of ``x`` (normal data) is held out for early stopping; it is
+        never used to fit weights.
+        """
+        from ..train import fit_loop
+
+        val_loss = None
+        if self.validation_fraction > 0:
+            order = np.random.default_rng(self.random_state).permutation(len(x))
+            n_val = max(1, int(round(len(x) * self.validation_fraction)))
+            x_val, x = x[np.sort(order[:n_val])], x[np.sort(order[n_val:])]
+            val_loss = lambda: self._val_loss(x_val)  # noqa: E731
+        self.history_ = fit_loop(
+            step, x, self._to_input, epochs=self.epochs, batch_size=self.batch_size,
+            generator=self._generator, state={"nets": self.nets_, **state},
+            checkpoint=self.checkpoint, val_loss=val_loss, patience=self.patience,
+            verbose=self.verbose, desc=self.name,
+        )
+        return self.history_
 
     def _extra_state(self) -> dict[str, Any]:
         """Fitted tensors other than the nets' weights (score normalisers, centres)."""
