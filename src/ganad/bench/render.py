@@ -1,0 +1,99 @@
+"""Render the result store as Markdown tables beside published and peer numbers.
+
+One table per (dataset, protocol): a row per (model, config), a column per
+class with the mean AUROC over seeds (± the std over seeds when there are
+several), then the mean over classes ± the std over classes, the seed count,
+mean AUPRC and F1, and the mean fit/score seconds.  Published rows
+(papers) and peer rows (other libraries on this machine) follow.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .store import all_records, config_id
+from .targets import PEERS, PUBLISHED
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3f}"
+
+
+def _class_of(r: dict[str, Any]) -> int:
+    return int(r["anomalous_class"] if r["protocol"] == "one-anomalous" else r["normal_class"])
+
+
+def _label(r: dict[str, Any]) -> str:
+    params = r.get("config", {}).get("params", {})
+    extra = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+    opts = ", ".join(f"{k}={v}" for k, v in sorted(r.get("protocol_options", {}).items()))
+    return " ".join(x for x in (f"**{r['model']}**", f"({extra})" if extra else "", f"[{opts}]" if opts else "") if x)
+
+
+def table(records: list[dict[str, Any]], dataset: str, protocol: str) -> str:
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        groups[(r["model"], config_id(r.get("config", {})), str(sorted(r.get("protocol_options", {}).items())))].append(r)
+    classes = sorted({_class_of(r) for r in records} | {c for _, d, *_ in PUBLISHED.get((dataset, protocol), []) for c in d})
+    head = ["method", *[str(c) for c in classes], "mean ± std (classes)", "seeds", "AUPRC", "F1", "fit s", "score s", "source"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, rs in sorted(groups.items()):
+        per_class: dict[int, list[float]] = defaultdict(list)
+        for r in rs:
+            per_class[_class_of(r)].append(r["auroc"])
+        cells = []
+        for c in classes:
+            v = per_class.get(c)
+            if not v:
+                cells.append("")
+            elif len(v) == 1:
+                cells.append(_fmt(v[0]))
+            else:
+                cells.append(f"{_fmt(np.mean(v))}±{np.std(v, ddof=1):.3f}")
+        means = [np.mean(v) for v in per_class.values()]
+        seeds = sorted({r["seed"] for r in rs})
+        complete = "" if len(per_class) == len(classes) else f" ({len(per_class)} classes)"
+        lines.append("| " + " | ".join([
+            _label(rs[0]), *cells,
+            f"**{_fmt(np.mean(means))}** ± {np.std(means):.3f}{complete}", str(len(seeds)),
+            _fmt(np.mean([r["auprc"] for r in rs])), _fmt(np.mean([r["f1"] for r in rs])),
+            f"{np.mean([r['fit_seconds'] for r in rs]):.1f}", f"{np.mean([r['score_seconds'] for r in rs]):.2f}",
+            f"ours, {rs[0]['device'].split(':')[0]}, commit {rs[-1]['git_commit']}",
+        ]) + " |")
+    for label, per, mean, source in PUBLISHED.get((dataset, protocol), []):
+        cells = [_fmt(per[c]) if c in per else "" for c in classes]
+        lines.append("| " + " | ".join([label, *cells, _fmt(mean), "", "", "", "", "", f"published: {source}"]) + " |")
+    for label, per, source in PEERS.get((dataset, protocol), []):
+        cells = [_fmt(per[c]) if c in per else "" for c in classes]
+        m = _fmt(np.mean(list(per.values()))) + ("" if len(per) == len(classes) else f" ({len(per)} classes)")
+        lines.append("| " + " | ".join([label, *cells, m, "1", "", "", "", "", f"peer: {source}"]) + " |")
+    return "\n".join(lines)
+
+
+def render(results_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> str:
+    """Write ``RESULTS.md`` (default: beside the results folder) and return its text."""
+    results_dir = Path(results_dir)
+    records = list(all_records(results_dir))
+    by_table: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        by_table[(r["dataset"], r["protocol"])].append(r)
+    parts = [
+        "# Benchmark results",
+        "",
+        "AUROC on the test split (anomaly = positive class), from the stored runs in "
+        "`benchmarks/results/*.jsonl`; each row's command is in `benchmarks/README.md`. "
+        "Hyper-parameters marked as a grid were chosen on the validation split "
+        "(training-split images only), never on test labels. F1 is at the detector's "
+        "own threshold (the 90% quantile of its training scores).",
+    ]
+    for (dataset, protocol), rs in sorted(by_table.items()):
+        parts += ["", f"## {dataset}, {protocol}", "", table(rs, dataset, protocol)]
+    text = "\n".join(parts) + "\n"
+    out_path = Path(out) if out else results_dir.parent / "RESULTS.md"
+    out_path.write_text(text)
+    return text

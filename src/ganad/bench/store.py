@@ -1,0 +1,87 @@
+"""The result store: one JSON object per line, appended as cells finish.
+
+A benchmark can be killed at any moment and run again: a cell whose key is
+already stored is skipped, and a half-written last line (a crash during the
+write) is ignored when reading.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+REQUIRED_KEYS = (
+    "model", "dataset", "protocol", "seed", "auroc", "auprc", "f1", "fit_seconds", "score_seconds",
+    "peak_rss_mb", "n_train", "n_test", "device", "torch_version", "git_commit", "config",
+)
+
+
+def config_id(config: dict[str, Any]) -> str:
+    """Short stable hash of a config (sorted JSON)."""
+    return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def cell_key(record: dict[str, Any]) -> tuple:
+    """What makes two runs the same cell: model, config, data, protocol options, class, seed."""
+    return (
+        record["model"],
+        config_id(record.get("config", {})),
+        record["dataset"],
+        record["protocol"],
+        json.dumps(record.get("protocol_options", {}), sort_keys=True),
+        record.get("normal_class"),
+        record.get("anomalous_class"),
+        record["seed"],
+    )
+
+
+class ResultStore:
+    """Append-only JSONL file of benchmark records."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        out = []
+        with self.path.open() as fh:
+            for line in fh:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:  # a line cut by a crash: the cell is simply re-run
+                    continue
+        return out
+
+    def keys(self) -> set[tuple]:
+        return {cell_key(r) for r in self.records()}
+
+    def has(self, record_like: dict[str, Any]) -> bool:
+        return cell_key(record_like) in self.keys()
+
+    def append(self, record: dict[str, Any]) -> None:
+        missing = [k for k in REQUIRED_KEYS if k not in record]
+        if missing:
+            raise ValueError(f"record lacks {missing}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(record, sort_keys=True, default=str)
+        with self.path.open("a") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def store_path(results_dir: str | os.PathLike, dataset: str, protocol: str) -> Path:
+    """``benchmarks/results/<dataset>-<protocol>.jsonl``."""
+    return Path(results_dir) / f"{dataset}-{protocol}.jsonl"
+
+
+def all_records(results_dir: str | os.PathLike) -> Iterable[dict[str, Any]]:
+    for p in sorted(Path(results_dir).glob("*.jsonl")):
+        yield from ResultStore(p).records()

@@ -1,0 +1,223 @@
+"""The ``ganad`` command: fit, score, bench, demo.
+
+    ganad fit ganomaly --data fashion-mnist --normal 0 --out run/
+    ganad score run/ --images photos/ --top 50
+    ganad bench --models kde ocsvm --data fashion-mnist --protocol one-class --seeds 1
+    ganad demo
+
+Bad input ends with exit code 2 and a one-line message, not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+EXIT_BAD_INPUT = 2
+
+
+class CLIError(Exception):
+    """A problem with what the user asked for; printed as one line."""
+
+
+def _params(pairs: Sequence[str]) -> dict[str, Any]:
+    from .bench.runner import parse_value
+
+    out: dict[str, Any] = {}
+    for p in pairs or []:
+        if "=" not in p:
+            raise CLIError(f"--param takes key=value; got {p!r}")
+        k, v = p.split("=", 1)
+        out[k.strip()] = parse_value(v)
+    return out
+
+
+def _load_split(args: argparse.Namespace) -> Any:
+    from . import datasets
+
+    kw: dict[str, Any] = {"random_state": args.seed}
+    if args.protocol == "one-anomalous":
+        kw["anomalous_class"] = args.anomalous
+    else:
+        kw["normal_class"] = args.normal
+    if args.protocol == "contamination":
+        kw["gamma"] = args.gamma
+    if args.protocol == "ood":
+        kw["other"] = args.other
+    return datasets.make_split(args.data, args.protocol, data_dir=args.data_dir, **kw)
+
+
+# ------------------------------------------------------------------ commands
+def cmd_fit(args: argparse.Namespace) -> int:
+    import ganad
+
+    from . import metrics
+    from .report import write_report
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    params = _params(args.param)
+    if args.epochs is not None:
+        params["epochs"] = args.epochs
+    cls = ganad.registry.get_class(args.model)
+    if "checkpoint" in cls._param_names():
+        params.setdefault("checkpoint", str(out / "checkpoint.pt"))  # kill -9, rerun: it resumes
+    if "verbose" in cls._param_names():
+        params.setdefault("verbose", True)
+    params.setdefault("random_state", args.seed)
+    if os.path.isdir(args.data) or os.path.isfile(args.data):
+        from .data.arrays import as_array
+
+        x_train, split = as_array(args.data), None
+    else:
+        split = _load_split(args)
+        x_train = split.train.x
+    det = ganad.create(args.model, **params)
+    t0 = time.perf_counter()
+    det.fit(x_train)
+    print(f"fitted {args.model} on {len(x_train)} images in {time.perf_counter() - t0:.1f}s")
+    det.save(out / "model.pt")
+    result: dict[str, Any] = {"model": args.model, "params": params, "n_train": len(x_train)}
+    if split is not None:
+        scores = det.decision_function(split.test.x)
+        result.update(metrics.evaluate(split.test.y, scores, threshold=det.threshold_))
+        result["split"] = {k: v for k, v in split.info.items() if isinstance(v, (int, float, str, bool, type(None)))}
+        write_report(out / "report", scores, images=split.test.x, y=split.test.y, threshold=det.threshold_,
+                     metrics={k: v for k, v in result.items() if isinstance(v, float)}, title=f"{args.model} on {args.data}")
+        print(f"test AUROC {result['auroc']:.4f}  AUPRC {result['auprc']:.4f}  F1 {result['f1']:.4f}")
+    (out / "result.json").write_text(json.dumps(result, indent=2, default=str))
+    print(f"model: {out / 'model.pt'}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    import ganad
+
+    from .data.readers import read_image_folder
+    from .report import write_report
+
+    model_path = Path(args.model)
+    if model_path.is_dir():
+        model_path = model_path / "model.pt"
+    det = ganad.load(model_path)
+    shape = det.input_shape_
+    size = (shape[1], shape[2]) if len(shape) == 3 else None
+    mode = ("L" if shape[0] == 1 else "RGB") if len(shape) == 3 else None
+    x, paths = read_image_folder(args.images, size=size, mode=mode, return_paths=True)
+    scores = det.decision_function(x)
+    out = Path(args.out) if args.out else Path(args.model if Path(args.model).is_dir() else ".") / "score-report"
+    names = [os.path.relpath(p, args.images) for p in paths]
+    index = write_report(out, scores, images=x, threshold=det.threshold_, names=names, top=args.top,
+                         title=f"{det.name}: {args.images}")
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])[: args.top]
+    for rank, i in enumerate(order, 1):
+        flag = "ANOMALOUS" if scores[i] > det.threshold_ else ""
+        print(f"{rank:4d}  {scores[i]:12.5g}  {names[i]}  {flag}")
+    print(f"report: {index}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from . import available_models
+    from .bench import render, runner
+
+    models = available_models() if args.models == ["all"] else args.models
+    params: dict[str, dict[str, Any]] = {}
+    for k, v in _params(args.param).items():  # model.key=value or key=value for all models
+        model, _, key = k.rpartition(".")
+        for m in [model] if model else models:
+            params.setdefault(m, {})[key] = v
+    classes = args.classes if args.classes is not None else list(range(10))
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    options: dict[str, Any] = {}
+    if args.protocol == "contamination":
+        options["gamma"] = args.gamma
+    if args.protocol == "ood":
+        options["other"] = args.other
+    if args.pooled:
+        options["pooled"] = True
+    cells = runner.plan(models, args.data, args.protocol, classes, seeds, params, options, args.data_dir)
+    runner.run_bench(cells, args.results, progress=not args.no_progress)
+    render.render(args.results, args.render_to)
+    print(f"results: {args.results}; table: {args.render_to or Path(args.results).parent / 'RESULTS.md'}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(out=args.out, model=args.model, normal_class=args.normal, seed=args.seed)
+    return 0
+
+
+# ------------------------------------------------------------------ parser
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="digits", help="fashion-mnist, mnist, cifar10, svhn, digits, or a folder/.npy of training images")
+    p.add_argument("--data-dir", default=None, help="folder holding the dataset files")
+    p.add_argument("--protocol", default="one-class", choices=["one-class", "one-anomalous", "ood", "contamination"])
+    p.add_argument("--normal", type=int, default=0, help="normal class (one-class, contamination)")
+    p.add_argument("--anomalous", type=int, default=0, help="anomalous class (one-anomalous)")
+    p.add_argument("--gamma", type=float, default=0.1, help="share of anomalies in training (contamination)")
+    p.add_argument("--other", default=None, help="out-of-distribution dataset (ood)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ganad", description="Anomaly detection with GANs: fit, score, benchmark.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("fit", help="train a detector and save it with a test report")
+    p.add_argument("model", help="model name (see `ganad bench --help` or ganad.available_models())")
+    _data_args(p)
+    p.add_argument("--out", default="run", help="folder for model.pt, checkpoint.pt, result.json, report/")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a model parameter (repeatable)")
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("score", help="rank a folder of images with a saved detector")
+    p.add_argument("model", help="a run folder from `ganad fit` or a model.pt file")
+    p.add_argument("--images", required=True, help="folder of PNG/JPEG images")
+    p.add_argument("--top", type=int, default=50, help="how many of the most anomalous to list")
+    p.add_argument("--out", default=None, help="report folder (default: <run>/score-report)")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("bench", help="run models x classes x seeds into the result store; resumable")
+    p.add_argument("--models", nargs="+", required=True, help="model names, or `all`")
+    _data_args(p)
+    p.add_argument("--classes", type=int, nargs="+", default=None, help="classes (default 0..9)")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds, starting at --seed")
+    p.add_argument("--pooled", action="store_true", help="one-anomalous: the survey's pooled 80/20 split")
+    p.add_argument("--param", action="append", default=[], metavar="[MODEL.]KEY=VALUE")
+    p.add_argument("--results", default="benchmarks/results", help="folder of the JSONL result store")
+    p.add_argument("--render-to", default=None, help="Markdown output (default: benchmarks/RESULTS.md)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("demo", help="train on one digit of the embedded digits data, score the rest, write a report")
+    p.add_argument("--out", default="demo-report")
+    p.add_argument("--model", default="ganomaly")
+    p.add_argument("--normal", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CLIError, ValueError, FileNotFoundError) as exc:
+        print(f"ganad {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"ganad {args.command}: interrupted (a rerun resumes from the last checkpoint)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
