@@ -71,8 +71,13 @@ class ResultStore:
             raise ValueError(f"record lacks {missing}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps(record, sort_keys=True, default=str)
-        with self.path.open("a") as fh:
-            fh.write(line + "\n")
+        with self.path.open("a+b") as fh:
+            fh.seek(0, os.SEEK_END)
+            if fh.tell() > 0:  # a line cut by a crash has no newline: start a fresh line
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":
+                    fh.write(b"\n")
+            fh.write((line + "\n").encode())
             fh.flush()
             os.fsync(fh.fileno())
 

@@ -273,7 +273,7 @@ class GMM(PCADetector):
     def __init__(
         self,
         n_components: int | None = 50,
-        mixture_components: tuple[int, ...] | list[int] = tuple(range(2, 21)),
+        mixture_components: list[int] | None = None,
         covariance_type: str = "full",
         contamination: float = 0.1,
         random_state: int | None = 0,
@@ -290,7 +290,7 @@ class GMM(PCADetector):
             self.estimator_ = self._make(chosen["k"]).fit(f)
         else:
             best = None
-            for k in self.mixture_components:
+            for k in self.mixture_components or range(2, 21):  # the paper's 2..20
                 if k >= len(f):
                     break
                 gm = self._make(k).fit(f)

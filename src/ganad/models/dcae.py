@@ -1,0 +1,189 @@
+"""DCAE: deep convolutional autoencoder baseline (ADGAN paper, Deecke et al. 2018, section 4.2).
+
+"For the DCAE we scored according to reconstruction losses, interpreting a
+high loss as indicative of a new sample differing from samples seen during
+training ... In both DCAEs and VAEs we use a convolutional architecture
+similar to that of DCGAN, with batch normalization and ReLU activations in
+each layer."  The paper gives no equations for it; with x in [-1, 1] and
+x_hat = Dec(Enc(x)):
+
+    training loss   L = 1/N sum_i mean_p (x_ip - x_hat_ip)^2          (MSE)
+    score           A(x) = mean_p (x_p - x_hat_p)^2                     (per-sample reconstruction error)
+
+``score_parts`` gives "reconstruction" (= "score", the per-sample MSE) and
+"l1" (mean |x - x_hat|, for comparison).
+
+Nets (DCGAN-like, section 4.2): encoder ``ConvEncoder``: conv 4/2/1 with
+BatchNorm and ReLU in every layer, widths w, 2w, ... until the map is 4x4,
+then conv 4/1/0 to the nz-dim code (no activation); decoder
+:class:`ganad.nets.dcgan.DCGANDecoder` (convT, BN, ReLU, tanh output).
+28x28 images are zero-padded to 32 (METHODS.md 9.5); losses and scores are
+taken over the original pixels only (the padding is constant and would only
+dilute the mean).
+
+No reference code exists (METHODS.md 2: the ADGAN repository could not be
+read), so these are choices, not deviations: nz = 64, width 32 (DCGAN's 64
+costs about 3-4x the CPU time; pass ``width=64`` for the full-size nets), Adam
+lr 1e-3 with betas (0.9, 0.999) (an autoencoder, not a GAN: DCGAN's beta1 =
+0.5 is for the adversarial game), DCGAN weight init, 15 epochs, batch 64.  The
+encoder uses ReLU rather than DCGAN's LeakyReLU because the paper says ReLU
+"in each layer".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.transforms import from_model_output
+from ..nets.dcgan import DCGANDecoder, _n_down
+from ..nets.init import init_dcgan
+from ..registry import register
+from .torch_base import TorchDetector, make_optimizer, module_dict
+
+
+class ConvEncoder(nn.Module):
+    """x (N, C, S, S) -> (N, out_dim): DCGAN-like encoder with BatchNorm and ReLU in every layer.
+
+    conv 4/2/1 C->w, BN, ReLU; conv 4/2/1 doubling the width, BN, ReLU, until
+    4x4; conv 4/1/0 -> out_dim (linear output).  S is a power of two >= 8.
+    """
+
+    def __init__(self, size: int, channels: int, out_dim: int, width: int = 64):
+        super().__init__()
+        n = _n_down(size)
+        layers: list[nn.Module] = []
+        c, w = channels, width
+        for i in range(n):
+            layers += [nn.Conv2d(c, w, 4, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(True)]
+            c, w = w, w * 2
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Conv2d(c, out_dim, 4, 1, 0, bias=True)
+        self.out_dim = out_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x)).flatten(1)
+
+
+def crop_to_input(t: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """The centred (h, w) window of a padded (N, C, S, S) tensor (the original pixels)."""
+    h, w = hw
+    s_h, s_w = t.shape[-2:]
+    if (s_h, s_w) == (h, w) or h > s_h or w > s_w:  # not padded (or resized: keep all pixels)
+        return t
+    top, left = (s_h - h) // 2, (s_w - w) // 2
+    return t[..., top : top + h, left : left + w]
+
+
+def check_positive_int(obj: Any, *names: str) -> None:
+    for name in names:
+        v = getattr(obj, name)
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"{name} must be a positive integer; got {v!r}")
+
+
+def check_positive_float(obj: Any, *names: str) -> None:
+    for name in names:
+        v = getattr(obj, name)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 0:
+            raise ValueError(f"{name} must be a positive number; got {v!r}")
+
+
+class _AutoencoderBase(TorchDetector):
+    """Shared by DCAE and VAE: hyper-parameters, optimiser, cropping, ``reconstruct``."""
+
+    def __init__(self, nz: int, width: int, lr: float, beta1: float, weight_decay: float, **common: Any):
+        super().__init__(**common)
+        self.nz = nz
+        self.width = width
+        self.lr = lr
+        self.beta1 = beta1
+        self.weight_decay = weight_decay
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_positive_int(self, "nz", "width")
+        check_positive_float(self, "lr")
+        if not isinstance(self.beta1, (int, float)) or not 0.0 <= self.beta1 < 1.0:
+            raise ValueError(f"beta1 must be in [0, 1); got {self.beta1!r}")
+        if not isinstance(self.weight_decay, (int, float)) or self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be a number >= 0; got {self.weight_decay!r}")
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        return make_optimizer(self.nets_.parameters(), self.lr, (self.beta1, 0.999), weight_decay=self.weight_decay)
+
+    def _crop(self, t: torch.Tensor) -> torch.Tensor:
+        return crop_to_input(t, self.input_shape_[1:])
+
+    def _decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.nets_["decoder"](z)
+
+    def _code(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def reconstruct(self, X: Any) -> np.ndarray:
+        """Reconstructions in [0, 1], shaped like the input images (N, C, H, W); eval mode."""
+        self._check_fitted()
+        x = self._validate(X, fitting=False)
+        self.nets_.eval()
+        out = []
+        with torch.inference_mode():
+            for batch in self._iter_batches(x):
+                out.append(from_model_output(self._decode(self._code(batch)), *self.input_shape_[1:]))
+        return np.concatenate(out)
+
+
+@register("dcae")
+class DCAE(_AutoencoderBase):
+    """Deep convolutional autoencoder; score = per-sample mean squared reconstruction error.
+
+    Parameters: ``nz`` code size, ``width`` base channel count of the DCGAN-like
+    nets, Adam ``lr`` / ``beta1`` / ``weight_decay``; ``**common`` as in
+    :class:`TorchDetector` (epochs 15, batch_size 64, ...).
+    """
+
+    def __init__(
+        self,
+        nz: int = 64,
+        width: int = 32,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        weight_decay: float = 0.0,
+        **common: Any,
+    ):
+        super().__init__(nz=nz, width=width, lr=lr, beta1=beta1, weight_decay=weight_decay, **common)
+
+    def _build(self, input_shape: tuple[int, ...]) -> None:
+        c, size = input_shape[0], self.image_size_
+        self.nets_ = module_dict(
+            encoder=init_dcgan(ConvEncoder(size, c, self.nz, self.width)),
+            decoder=init_dcgan(DCGANDecoder(size, c, self.nz, self.width)),
+        )
+
+    def _code(self, x: torch.Tensor) -> torch.Tensor:
+        return self.nets_["encoder"](x)
+
+    def _train(self, x: np.ndarray) -> None:
+        opt = self._optimizer()
+        self.nets_.train()
+
+        def step(xb: torch.Tensor, _: int) -> dict[str, torch.Tensor]:
+            x_hat = self._decode(self._code(xb))
+            loss = (self._crop(xb) - self._crop(x_hat)).pow(2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return {"mse": loss}
+
+        self._run_loop(step, x, {"opt": opt})
+
+    def _score_batch(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        diff = self._crop(batch) - self._crop(self._decode(self._code(batch)))
+        mse = diff.pow(2).flatten(1).mean(1)
+        return {"reconstruction": mse, "l1": diff.abs().flatten(1).mean(1), "score": mse}
+
+
+__all__ = ["ConvEncoder", "DCAE", "crop_to_input"]

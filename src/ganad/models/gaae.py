@@ -1,0 +1,324 @@
+"""GAAE: the GAN-augmented autoencoder of Rafiee & Fevens (ICANN 2020; arXiv 2112.15541, "On the
+effectiveness of generative adversarial network on anomaly detection").
+
+A GAN (generator G, critic C) and an autoencoder (encoder E, decoder) are
+trained simultaneously on normal data, and the decoder IS the generator
+(paper section 3.2, "parameter sharing between GAN's generator and
+autoencoder's decoder"): one module object, ``nets_["generator"]``, also
+reachable as ``decoder_``; the autoencoder path is G(E(x)).
+
+Losses (paper section 3.2), per batch x_r of real images, z ~ N(0, I), x_f = G(z):
+
+    RSGAN (eq. 2)   L_D = -E log sigmoid(C(x_r) - C(x_f)),   L_G = -E log sigmoid(C(x_f) - C(x_r))
+    autoencoder     L_AE = ||x - G(E(x))||^2                  (MSE, mean over pixels)
+
+``gan_loss="sgan"`` is the ablation of Table 7: the standard GAN,
+L_D = -E log s(C(x_r)) - E log(1 - s(C(x_f))), non-saturating L_G = -E log s(C(x_f)).
+
+Anomaly score (eqs. 4-7), f_D = the critic's last feature map (before its
+output layer), all terms per image:
+
+    L_D(x) = sum |f_D(x) - f_D(G(E(x)))|        (eq. 4, "discrimination")
+    L_R(x) = sum |x - G(E(x))|                  (eq. 5, "residual")
+    L_L(x) = sum |E(x) - E(G(E(x)))|            (eq. 6, "latent")
+    A(x)   = lam L_D(x) + (1 - lam) L_R(x) + beta L_L(x)          (eq. 7; beta = 0 gives eq. 3)
+
+lam = 0.8 (section 5, all experiments); beta = 0.5 for MNIST and 1 for
+CIFAR-10, SVHN and ALL (section 5 and Table 6): ``beta=None`` (default)
+takes 0.5 for grayscale and 1 for colour images (``beta_`` holds the value
+used).  ``score_parts`` gives "discrimination", "residual", "latent" (after
+the optional normalisation below), "raw" (eq. 7 without normalisation) and
+"score".
+
+Set-up (section 5, Table 1): critic with spectral normalisation (section
+5.1.2) and LeakyReLU, dropout 0.2 in encoder and critic, generator with
+ReLU; AdamW lr 1e-4 with betas (0.5, 0.999) (Table 1 lists Adam(0.5, 0.999),
+the text says AdamW) and PyTorch's default decoupled weight decay 0.01;
+batch 64; latent 100 (200 for SVHN and ALL: set ``nz``); 15 epochs (the
+paper trains natural images for at most 85).  The paper gives layer counts
+but no widths: width 32 is a CPU-sized choice (``width=64`` is DCGAN's and
+costs about 4x the time).  The DCGAN nets of
+:mod:`ganad.nets.dcgan` stand in for Table 1's layer counts: E = DCGAN
+encoder (BatchNorm, LeakyReLU(0.2), dropout) to the nz-dim code; C = DCGAN
+encoder without BatchNorm, with SN and dropout, to one logit; G = DCGAN
+decoder.
+
+Per batch, as in the reference's ``train.py``: an autoencoder step (E and G
+on L_AE), a generator step (G on L_G), a critic step (C on L_D, on the same
+x_f).  E and G each have one AdamW optimiser; the autoencoder step moves
+both, the generator step only G.
+
+Deviations from the paper and the reference code (METHODS.md 7), and why:
+
+* The reference code does not implement the paper (no RSGAN, no SN, no
+  AdamW, a 2-way cross-entropy critic, weight decay 0.5); we follow the paper.
+* E's code goes through a LayerNorm without learnt affine (``latent_norm=
+  "layer"``), as the reference encoder ends in a LayerNorm: every code then
+  has zero mean and unit variance over its nz entries, like a draw from the
+  generator's prior N(0, I), so the one generator serves both paths.
+  ``latent_norm="none"`` turns it off.
+* Scoring in eval mode (dropout off, BatchNorm running statistics), with no
+  augmentation of test images (the reference flips/crops test images too, so
+  its scores are random).
+* ``reduction``: "sum" (default) as in eqs. 4-6, "mean" as in the reference
+  code.  28x28 inputs are padded to 32 (METHODS.md 9.5); L_R and L_AE cover
+  the original pixels only.
+* ``score_norm``: the paper adds the raw terms ("none", default).  "mean"
+  divides each term by its mean over the training images and "zscore"
+  standardises it with their mean and std, so that lam and beta weigh terms
+  of comparable size; the statistics are fitted on the training data only and
+  saved with the model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.transforms import from_model_output
+from ..losses import d_loss_bce, d_loss_rsgan, g_loss_bce, g_loss_rsgan
+from ..nets.dcgan import DCGANDecoder, DCGANEncoder
+from ..nets.init import init_dcgan
+from ..registry import register
+from .dcae import check_positive_float, check_positive_int, crop_to_input
+from .torch_base import TorchDetector, make_optimizer, module_dict
+
+GAN_LOSSES = ("rsgan", "sgan")
+REDUCTIONS = ("sum", "mean")
+SCORE_NORMS = ("none", "mean", "zscore")
+LATENT_NORMS = ("layer", "none")
+TERMS = ("discrimination", "residual", "latent")
+
+
+class GAAEEncoder(nn.Module):
+    """x -> E(x) (N, nz): DCGAN encoder (BatchNorm, LeakyReLU, dropout), then an optional affine-free LayerNorm."""
+
+    def __init__(self, size: int, channels: int, nz: int, width: int, dropout: float, latent_norm: str):
+        super().__init__()
+        self.net = DCGANEncoder(size, channels, nz, width, norm="batch", dropout=dropout)
+        self.norm = nn.LayerNorm(nz, elementwise_affine=False) if latent_norm == "layer" else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.net(x))
+
+
+@register("gaae")
+class GAAE(TorchDetector):
+    """GAN-augmented autoencoder; A(x) = lam L_D + (1 - lam) L_R + beta L_L (Rafiee & Fevens, eq. 7).
+
+    Parameters
+    ----------
+    nz, width : latent size (100) and base channel count of the DCGAN nets (32; DCGAN's 64 costs ~4x).
+    lr, beta1, weight_decay : AdamW for E, G and C (1e-4, 0.5, 0.01).
+    dropout : in encoder and critic (0.2).
+    gan_loss : "rsgan" (paper) or "sgan" (Table 7 ablation).
+    lam, beta : score weights; ``beta=None`` -> 0.5 (grayscale) / 1.0 (colour); ``beta=0`` is the Table 6 ablation.
+    reduction : "sum" (eqs. 4-6) or "mean" (reference code) over each term's entries.
+    score_norm : "none" (paper), "mean" or "zscore" (fitted on training scores).
+    latent_norm : "layer" (affine-free LayerNorm on E's code) or "none".
+    **common : :class:`TorchDetector` settings (epochs 15, batch_size 64, ...).
+    """
+
+    def __init__(
+        self,
+        nz: int = 100,
+        width: int = 32,
+        lr: float = 1e-4,
+        beta1: float = 0.5,
+        weight_decay: float = 1e-2,
+        dropout: float = 0.2,
+        gan_loss: str = "rsgan",
+        lam: float = 0.8,
+        beta: float | None = None,
+        reduction: str = "sum",
+        score_norm: str = "none",
+        latent_norm: str = "layer",
+        **common: Any,
+    ):
+        super().__init__(**common)
+        self.nz = nz
+        self.width = width
+        self.lr = lr
+        self.beta1 = beta1
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.gan_loss = gan_loss
+        self.lam = lam
+        self.beta = beta
+        self.reduction = reduction
+        self.score_norm = score_norm
+        self.latent_norm = latent_norm
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_positive_int(self, "nz", "width")
+        check_positive_float(self, "lr")
+        for name, choices in (("gan_loss", GAN_LOSSES), ("reduction", REDUCTIONS),
+                              ("score_norm", SCORE_NORMS), ("latent_norm", LATENT_NORMS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {choices}; got {getattr(self, name)!r}")
+        if not isinstance(self.beta1, (int, float)) or not 0.0 <= self.beta1 < 1.0:
+            raise ValueError(f"beta1 must be in [0, 1); got {self.beta1!r}")
+        if not isinstance(self.weight_decay, (int, float)) or self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be a number >= 0; got {self.weight_decay!r}")
+        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1); got {self.dropout!r}")
+        if not isinstance(self.lam, (int, float)) or not 0.0 <= self.lam <= 1.0:
+            raise ValueError(f"lam must be in [0, 1]; got {self.lam!r}")
+        if self.beta is not None and (not isinstance(self.beta, (int, float)) or self.beta < 0):
+            raise ValueError(f"beta must be a number >= 0 or None; got {self.beta!r}")
+
+    # ------------------------------------------------------------- nets
+    @property
+    def beta_(self) -> float:
+        """The latent weight in use: ``beta``, or 0.5 (grayscale) / 1.0 (colour) when None."""
+        if self.beta is not None:
+            return float(self.beta)
+        return 0.5 if self.input_shape_[0] == 1 else 1.0
+
+    @property
+    def generator_(self) -> nn.Module:
+        return self.nets_["generator"]
+
+    @property
+    def decoder_(self) -> nn.Module:
+        """The autoencoder's decoder: the generator itself (shared weights, one object)."""
+        return self.nets_["generator"]
+
+    @property
+    def encoder_(self) -> nn.Module:
+        return self.nets_["encoder"]
+
+    @property
+    def critic_(self) -> nn.Module:
+        return self.nets_["critic"]
+
+    def _build(self, input_shape: tuple[int, ...]) -> None:
+        c, size = input_shape[0], self.image_size_
+        self.nets_ = module_dict(
+            encoder=init_dcgan(GAAEEncoder(size, c, self.nz, self.width, self.dropout, self.latent_norm)),
+            generator=init_dcgan(DCGANDecoder(size, c, self.nz, self.width)),
+            critic=init_dcgan(DCGANEncoder(size, c, 1, self.width, norm="none", sn=True, dropout=self.dropout)),
+        )
+        self._norm: dict[str, tuple[float, float]] | None = None
+
+    def _crop(self, t: torch.Tensor) -> torch.Tensor:
+        return crop_to_input(t, self.input_shape_[1:])
+
+    def _reduce(self, t: torch.Tensor) -> torch.Tensor:
+        t = t.flatten(1)
+        return t.sum(1) if self.reduction == "sum" else t.mean(1)
+
+    # ------------------------------------------------------------ train
+    def _train(self, x: np.ndarray) -> None:
+        enc, gen, critic = self.encoder_, self.generator_, self.critic_
+        betas = (self.beta1, 0.999)
+        opt_e = make_optimizer(enc.parameters(), self.lr, betas, kind="adamw", weight_decay=self.weight_decay)
+        opt_g = make_optimizer(gen.parameters(), self.lr, betas, kind="adamw", weight_decay=self.weight_decay)
+        opt_d = make_optimizer(critic.parameters(), self.lr, betas, kind="adamw", weight_decay=self.weight_decay)
+        if self.weight_decay == 0:  # make_optimizer reads 0 as "AdamW's default"; honour an explicit 0
+            for opt in (opt_e, opt_g, opt_d):
+                for group in opt.param_groups:
+                    group["weight_decay"] = 0.0
+        g_params = list(gen.parameters())
+        rs = self.gan_loss == "rsgan"
+        self.nets_.train()
+
+        def step(xb: torch.Tensor, _: int) -> dict[str, torch.Tensor]:
+            # autoencoder step: E and the shared G on the reconstruction error
+            loss_ae = (self._crop(gen(enc(xb))) - self._crop(xb)).pow(2).mean()
+            opt_e.zero_grad(set_to_none=True)
+            opt_g.zero_grad(set_to_none=True)
+            loss_ae.backward()
+            opt_e.step()
+            opt_g.step()
+
+            # generator step
+            z = torch.randn(len(xb), self.nz, device=xb.device)
+            fake = gen(z)
+            c_fake = critic(fake)
+            if rs:
+                with torch.no_grad():
+                    c_real_g = critic(xb)
+                loss_g = g_loss_rsgan(c_real_g, c_fake)
+            else:
+                loss_g = g_loss_bce(c_fake)
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward(inputs=g_params)
+            opt_g.step()
+
+            # critic step on the same fakes
+            c_real, c_fake_d = critic(xb), critic(fake.detach())
+            loss_d = d_loss_rsgan(c_real, c_fake_d) if rs else d_loss_bce(c_real, c_fake_d)
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            return {"ae": loss_ae, "g": loss_g, "d": loss_d}
+
+        self._run_loop(step, x, {"opt_e": opt_e, "opt_g": opt_g, "opt_d": opt_d})
+        if self.score_norm != "none":  # fitted on the training images only
+            raw = self._score_parts(x)
+            if self.score_norm == "mean":
+                self._norm = {k: (0.0, max(float(raw[k].mean()), 1e-12)) for k in TERMS}
+            else:
+                self._norm = {k: (float(raw[k].mean()), max(float(raw[k].std()), 1e-12)) for k in TERMS}
+
+    def _val_loss(self, x_val: np.ndarray) -> float:
+        """Early stopping on the autoencoder's reconstruction error of held-out normals."""
+        total = 0.0
+        for batch in self._iter_batches(x_val):
+            rec = self.generator_(self.encoder_(batch))
+            total += float((self._crop(rec) - self._crop(batch)).pow(2).flatten(1).mean(1).sum())
+        return total / len(x_val)
+
+    # ------------------------------------------------------------ score
+    def _score_batch(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        enc, gen, critic = self.encoder_, self.generator_, self.critic_
+        z = enc(batch)
+        rec = gen(z)
+        terms = {
+            "discrimination": self._reduce((critic.features(batch) - critic.features(rec)).abs()),
+            "residual": self._reduce((self._crop(batch) - self._crop(rec)).abs()),
+            "latent": self._reduce((z - enc(rec)).abs()),
+        }
+        raw = self.lam * terms["discrimination"] + (1.0 - self.lam) * terms["residual"] + self.beta_ * terms["latent"]
+        if self._norm is not None:
+            terms = {k: (v - self._norm[k][0]) / self._norm[k][1] for k, v in terms.items()}
+        score = self.lam * terms["discrimination"] + (1.0 - self.lam) * terms["residual"] + self.beta_ * terms["latent"]
+        return {**terms, "raw": raw, "score": score}
+
+    def _extra_state(self) -> dict[str, Any]:
+        if self._norm is None:
+            return {}
+        return {f"{k}_{i}": torch.tensor(v[i], dtype=torch.float64) for k, v in self._norm.items() for i in (0, 1)}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        if state:
+            self._norm = {k: (float(state[f"{k}_0"]), float(state[f"{k}_1"])) for k in TERMS}
+
+    # ------------------------------------------------------------- views
+    def reconstruct(self, X: Any) -> np.ndarray:
+        """G(E(x)) in [0, 1], shaped like the input images (N, C, H, W); eval mode."""
+        self._check_fitted()
+        x = self._validate(X, fitting=False)
+        self.nets_.eval()
+        out = []
+        with torch.inference_mode():
+            for batch in self._iter_batches(x):
+                out.append(from_model_output(self.decoder_(self.encoder_(batch)), *self.input_shape_[1:]))
+        return np.concatenate(out)
+
+    def generate(self, n: int, seed: int = 0) -> np.ndarray:
+        """n samples G(z), z ~ N(0, I) from a generator seeded with ``seed``, in [0, 1]; eval mode."""
+        self._check_fitted()
+        z = torch.randn(n, self.nz, generator=torch.Generator().manual_seed(seed)).to(self.device_)
+        self.nets_.eval()
+        with torch.inference_mode():
+            return from_model_output(self.generator_(z), *self.input_shape_[1:])
+
+
+__all__ = ["GAAE", "GAAEEncoder"]

@@ -1,0 +1,173 @@
+"""VAE baseline (Kingma & Welling 2014) scored by the negative ELBO (ADGAN paper, Deecke et al. 2018, section 4.2).
+
+"In VAEs we scored by evaluating the evidence lower bound (ELBO)."  With
+q(z|x) = N(mu(x), diag sigma^2(x)), p(z) = N(0, I) and a decoder p(x|z),
+the negative ELBO of one image (Kingma & Welling 2014, eq. 3 and 10) is
+
+    -ELBO(x) = E_q(z|x)[-log p(x|z)] + KL(q(z|x) || p(z)),
+    KL = 1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)      (closed form, their appendix B)
+
+and the anomaly score is A(x) = -ELBO(x) (higher = less likely under the
+model).  ``score_parts`` gives "reconstruction" (the expected negative
+log-likelihood term), "kl" and "score" = reconstruction + kl, in nats per image.
+
+Likelihoods (``likelihood``), pixels x in [-1, 1] and decoder output
+y = tanh(a):
+
+* "bernoulli" (default; Kingma & Welling's choice for MNIST): targets
+  t = (x + 1)/2 in [0, 1], p = (y + 1)/2 = sigmoid(2a), -log p(x|z) =
+  sum_p BCE(2a_p, t_p), computed from the logits 2a;
+* "gaussian": N(x; y, sigma^2 I) with a fixed ``sigma`` (in [-1, 1] units),
+  -log p(x|z) = sum_p (x_p - y_p)^2 / (2 sigma^2) + log sigma + 1/2 log(2 pi).
+
+Training minimises the batch mean of -ELBO with one reparameterised sample
+z = mu + sigma * eps per image (eps from the torch RNG seeded by
+``random_state``).
+
+Test time (deterministic, independent of batch mates): ``n_samples=0``
+(default) evaluates the reconstruction term at the posterior mean z = mu;
+``n_samples=k`` averages it over k samples z = mu + sigma * eps_j with one
+fixed set eps_1..eps_k drawn from a generator seeded with ``random_state``
+(0 when None) and shared by every image, so a score depends on its image
+only.  The KL term is always exact.
+
+Nets: the DCAE's (section 4.2: DCGAN-like, BatchNorm and ReLU in each layer),
+:class:`ganad.models.dcae.ConvEncoder` with 2*nz outputs (mu, log sigma^2)
+and :class:`ganad.nets.dcgan.DCGANDecoder`.  28x28 images are padded to 32;
+the likelihood covers the original pixels only, so the score is the -ELBO of
+the image the user passed.
+
+No reference code exists (METHODS.md 2), so these are choices, not
+deviations: nz = 32, width 32 (CPU-sized; DCGAN's is 64), Adam lr 1e-3,
+betas (0.9, 0.999), 15 epochs, batch 64; log sigma^2
+is clamped to [-20, 10] for numerical safety (far outside the values a
+trained model reaches).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..nets.dcgan import DCGANDecoder
+from ..nets.init import init_dcgan
+from ..registry import register
+from .dcae import ConvEncoder, _AutoencoderBase, check_positive_float
+from .torch_base import module_dict
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+LOGVAR_RANGE = (-20.0, 10.0)
+
+
+@register("vae")
+class VAE(_AutoencoderBase):
+    """Convolutional VAE; score = negative ELBO (reconstruction NLL + KL), in nats per image.
+
+    Parameters: ``nz`` latent size, ``width`` base channel count, Adam ``lr`` /
+    ``beta1`` / ``weight_decay``, ``likelihood`` ("bernoulli" or "gaussian"),
+    ``sigma`` (Gaussian decoder std in [-1, 1] pixel units), ``n_samples``
+    (0: posterior mean at test time, k: k fixed seeded samples); ``**common``
+    as in :class:`TorchDetector`.
+    """
+
+    def __init__(
+        self,
+        nz: int = 32,
+        width: int = 32,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        weight_decay: float = 0.0,
+        likelihood: str = "bernoulli",
+        sigma: float = 0.1,
+        n_samples: int = 0,
+        **common: Any,
+    ):
+        super().__init__(nz=nz, width=width, lr=lr, beta1=beta1, weight_decay=weight_decay, **common)
+        self.likelihood = likelihood
+        self.sigma = sigma
+        self.n_samples = n_samples
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}; got {self.likelihood!r}")
+        check_positive_float(self, "sigma")
+        if not isinstance(self.n_samples, (int, np.integer)) or isinstance(self.n_samples, bool) or self.n_samples < 0:
+            raise ValueError(f"n_samples must be an integer >= 0; got {self.n_samples!r}")
+
+    def _build(self, input_shape: tuple[int, ...]) -> None:
+        c, size = input_shape[0], self.image_size_
+        self.nets_ = module_dict(
+            encoder=init_dcgan(ConvEncoder(size, c, 2 * self.nz, self.width)),
+            decoder=init_dcgan(DCGANDecoder(size, c, self.nz, self.width)),
+        )
+
+    # ----------------------------------------------------------- pieces
+    def _posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.nets_["encoder"](x).chunk(2, dim=1)
+        return mu, logvar.clamp(*LOGVAR_RANGE)
+
+    def _code(self, x: torch.Tensor) -> torch.Tensor:
+        return self._posterior(x)[0]
+
+    def _pre_tanh(self, z: torch.Tensor) -> torch.Tensor:
+        dec = self.nets_["decoder"]
+        return dec.net[:-1](z.reshape(len(z), -1, 1, 1))  # DCGANDecoder: last layer is the tanh
+
+    def _nll(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """-log p(x | z) per image over the original (unpadded) pixels."""
+        a = self._crop(self._pre_tanh(z))
+        x = self._crop(x)
+        if self.likelihood == "bernoulli":
+            nll = F.binary_cross_entropy_with_logits(2.0 * a, (x + 1.0) / 2.0, reduction="none")
+        else:
+            s = float(self.sigma)
+            nll = (x - torch.tanh(a)).pow(2) / (2.0 * s * s) + math.log(s) + 0.5 * math.log(2.0 * math.pi)
+        return nll.flatten(1).sum(1)
+
+    @staticmethod
+    def _kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
+
+    def _score_eps(self, device: torch.device) -> torch.Tensor:
+        """The k fixed standard-normal draws used at test time (same for every image)."""
+        g = torch.Generator().manual_seed(0 if self.random_state is None else int(self.random_state))
+        return torch.randn(self.n_samples, self.nz, generator=g).to(device)
+
+    # ----------------------------------------------------------- train
+    def _train(self, x: np.ndarray) -> None:
+        opt = self._optimizer()
+        self.nets_.train()
+
+        def step(xb: torch.Tensor, _: int) -> dict[str, torch.Tensor]:
+            mu, logvar = self._posterior(xb)
+            z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+            rec, kl = self._nll(xb, z).mean(), self._kl(mu, logvar).mean()
+            loss = rec + kl
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return {"neg_elbo": loss, "reconstruction": rec, "kl": kl}
+
+        self._run_loop(step, x, {"opt": opt})
+
+    # ----------------------------------------------------------- score
+    def _score_batch(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        mu, logvar = self._posterior(batch)
+        kl = self._kl(mu, logvar)
+        if self.n_samples == 0:
+            rec = self._nll(batch, mu)
+        else:
+            std = (0.5 * logvar).exp()
+            rec = torch.zeros(len(batch), device=batch.device)
+            for e in self._score_eps(batch.device):
+                rec = rec + self._nll(batch, mu + std * e)
+            rec = rec / self.n_samples
+        return {"reconstruction": rec, "kl": kl, "score": rec + kl}
+
+
+__all__ = ["VAE"]

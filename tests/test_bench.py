@@ -1,0 +1,75 @@
+"""Benchmark runner: stored records, resume/skip, crash-cut lines, rendering."""
+
+import json
+
+import pytest
+
+from ganad.bench import render, runner
+from ganad.bench.store import REQUIRED_KEYS, ResultStore, store_path
+
+
+@pytest.fixture
+def cells():
+    return runner.plan(["kde", "ocsvm"], "digits", "one-class", [0, 1], [0])
+
+
+def test_bench_stores_one_record_per_cell_and_resumes(cells, tmp_path):
+    logs = []
+    new = runner.run_bench(cells, tmp_path, log=logs.append, progress=False)
+    assert len(new) == 4
+    path = store_path(tmp_path, "digits", "one-class")
+    recs = ResultStore(path).records()
+    assert len(recs) == 4
+    for r in recs:
+        assert set(REQUIRED_KEYS) <= set(r)
+        assert 0.9 < r["auroc"] <= 1 and 0 <= r["f1"] <= 1
+        assert r["n_test"] == 899 and r["selected"]["n_components"] in (20, 40, 60, 64)
+        assert all(t["val_auroc"] <= 1 for t in r["selection_trials"])
+    # a second run stores nothing new
+    assert runner.run_bench(cells, tmp_path, log=logs.append, progress=False) == []
+    assert "4 of 4 cells already stored" in logs[-1]
+
+
+def test_interrupted_write_is_rerun(cells, tmp_path):
+    runner.run_bench(cells[:1], tmp_path, log=lambda _: None, progress=False)
+    path = store_path(tmp_path, "digits", "one-class")
+    with path.open("a") as fh:  # a crash in the middle of writing the next cell
+        fh.write('{"model": "ocsvm", "auroc": 0.9')
+    new = runner.run_bench(cells[:2], tmp_path, log=lambda _: None, progress=False)
+    assert len(new) == 1 and len(ResultStore(path).records()) == 2
+
+
+def test_other_config_is_another_cell(tmp_path):
+    a = runner.plan(["kde"], "digits", "one-class", [0], [0])
+    b = runner.plan(["kde"], "digits", "one-class", [0], [0], params={"kde": {"bandwidth": 2.0}})
+    runner.run_bench(a, tmp_path, log=lambda _: None, progress=False)
+    assert len(runner.run_bench(b, tmp_path, log=lambda _: None, progress=False)) == 1
+
+
+def test_render_table_beside_published(tmp_path):
+    runner.run_bench(runner.plan(["kde"], "digits", "one-class", [0, 1], [0, 1]), tmp_path / "results",
+                     log=lambda _: None, progress=False)
+    text = render.render(tmp_path / "results")
+    assert (tmp_path / "RESULTS.md").read_text() == text
+    row = next(line for line in text.splitlines() if line.startswith("| **kde**"))
+    assert "±" in row and "| 2 |" in row  # two seeds
+
+
+def test_render_shows_published_numbers(tmp_path):
+    rec = {"model": "kde", "dataset": "fashion-mnist", "protocol": "one-class", "normal_class": 0, "seed": 0,
+           "auroc": 0.9, "auprc": 0.98, "f1": 0.5, "fit_seconds": 1.0, "score_seconds": 1.0, "peak_rss_mb": 1.0,
+           "n_train": 1, "n_test": 1, "device": "cpu", "torch_version": "x", "git_commit": "abc", "config": {}}
+    ResultStore(tmp_path / "r" / "fashion-mnist-one-class.jsonl").append(rec)
+    text = render.render(tmp_path / "r")
+    assert "GEOM" in text and "0.928" in text and "PyOD 2.1 IForest" in text
+
+
+def test_store_rejects_incomplete_records(tmp_path):
+    with pytest.raises(ValueError, match="lacks"):
+        ResultStore(tmp_path / "x.jsonl").append({"model": "kde"})
+
+
+def test_parse_value():
+    assert runner.parse_value("3") == 3 and runner.parse_value("null") is None
+    assert runner.parse_value("[1, 2]") == [1, 2] and runner.parse_value("adam") == "adam"
+    assert json.loads(json.dumps(runner.parse_value("0.5"))) == 0.5
