@@ -36,7 +36,8 @@ Python loop over images or seeds, and without letting them interact:
 
   Parameter copies cost 4 x (parameters) floats per pair (theta, grad, and
   Adam's two moments), so pairs are processed in chunks (``chunk_size``,
-  default: about 1 GiB of such state).
+  default: about 64 MiB of such state, 2 pairs for the 1.7M-parameter
+  default ADGAN generator, ~600 for a 4k-parameter one).
 
 Nets must be in eval mode (BatchNorm with running statistics), otherwise
 samples in a batch would couple; the functions here put a module in eval mode
@@ -59,8 +60,9 @@ from torch.nn.utils import parametrize
 
 UnitForward = Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
 
-#: default memory for per-pair parameter state (theta, grad, two Adam moments)
-CHUNK_BYTES = 1 << 30
+#: default memory for the per-pair parameter state of one chunk; small chunks are
+#: faster on CPU (cache reuse, no page faults), and cost little per-call overhead
+CHUNK_BYTES = 64 << 20
 MAX_CHUNK = 4096
 _BACKENDS = ("auto", "bmm", "vmap")
 _FLT_MIN = float(torch.finfo(torch.float32).tiny)
