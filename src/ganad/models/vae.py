@@ -2,7 +2,8 @@
 
 "In VAEs we scored by evaluating the evidence lower bound (ELBO)."  With
 q(z|x) = N(mu(x), diag sigma^2(x)), p(z) = N(0, I) and a decoder p(x|z),
-the negative ELBO of one image (Kingma & Welling 2014, eq. 3 and 10) is
+the negative ELBO of one image (Kingma & Welling 2014, eq. 3; the Gaussian
+encoder's closed-form KL as in their eq. 10) is
 
     -ELBO(x) = E_q(z|x)[-log p(x|z)] + KL(q(z|x) || p(z)),
     KL = 1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)      (closed form, their appendix B)
@@ -14,18 +15,24 @@ log-likelihood term), "kl" and "score" = reconstruction + kl, in nats per image.
 Likelihoods (``likelihood``), pixels x in [-1, 1] and decoder output
 y = tanh(a):
 
-* "bernoulli" (default; Kingma & Welling's choice for MNIST): targets
+* "gaussian" (default): N(x; y, sigma^2 I) with a fixed ``sigma`` (0.1, in
+  [-1, 1] pixel units),
+  -log p(x|z) = sum_p (x_p - y_p)^2 / (2 sigma^2) + log sigma + 1/2 log(2 pi);
+* "bernoulli" (Kingma & Welling's choice for binarised MNIST): targets
   t = (x + 1)/2 in [0, 1], p = (y + 1)/2 = sigmoid(2a), -log p(x|z) =
-  sum_p BCE(2a_p, t_p), computed from the logits 2a;
-* "gaussian": N(x; y, sigma^2 I) with a fixed ``sigma`` (in [-1, 1] units),
-  -log p(x|z) = sum_p (x_p - y_p)^2 / (2 sigma^2) + log sigma + 1/2 log(2 pi).
+  sum_p BCE(2a_p, t_p), computed from the logits 2a.  On grey-level images
+  the BCE of a pixel is bounded below by its entropy H(t_p), so images with
+  many mid-grey pixels score high however well they are reconstructed: on
+  Fashion-MNIST class 0 (3 epochs) the Bernoulli -ELBO reached AUROC 0.58,
+  the Gaussian one 0.89 (the DCAE 0.89).  Hence the Gaussian default.
 
 Training minimises the batch mean of -ELBO with one reparameterised sample
 z = mu + sigma * eps per image (eps from the torch RNG seeded by
 ``random_state``).
 
 Test time (deterministic, independent of batch mates): ``n_samples=0``
-(default) evaluates the reconstruction term at the posterior mean z = mu;
+(default) evaluates the reconstruction term at the posterior mean z = mu (a
+deterministic plug-in estimate of the expectation);
 ``n_samples=k`` averages it over k samples z = mu + sigma * eps_j with one
 fixed set eps_1..eps_k drawn from a generator seeded with ``random_state``
 (0 when None) and shared by every image, so a score depends on its image
@@ -59,7 +66,7 @@ from ..registry import register
 from .dcae import ConvEncoder, _AutoencoderBase, check_positive_float
 from .torch_base import module_dict
 
-LIKELIHOODS = ("bernoulli", "gaussian")
+LIKELIHOODS = ("gaussian", "bernoulli")
 LOGVAR_RANGE = (-20.0, 10.0)
 
 
@@ -68,7 +75,7 @@ class VAE(_AutoencoderBase):
     """Convolutional VAE; score = negative ELBO (reconstruction NLL + KL), in nats per image.
 
     Parameters: ``nz`` latent size, ``width`` base channel count, Adam ``lr`` /
-    ``beta1`` / ``weight_decay``, ``likelihood`` ("bernoulli" or "gaussian"),
+    ``beta1`` / ``weight_decay``, ``likelihood`` ("gaussian" or "bernoulli"),
     ``sigma`` (Gaussian decoder std in [-1, 1] pixel units), ``n_samples``
     (0: posterior mean at test time, k: k fixed seeded samples); ``**common``
     as in :class:`TorchDetector`.
@@ -81,7 +88,7 @@ class VAE(_AutoencoderBase):
         lr: float = 1e-3,
         beta1: float = 0.9,
         weight_decay: float = 0.0,
-        likelihood: str = "bernoulli",
+        likelihood: str = "gaussian",
         sigma: float = 0.1,
         n_samples: int = 0,
         **common: Any,

@@ -132,7 +132,9 @@ class LeNetDecoder(nn.Module):
         hw = _pair(size)
         _check(hw, widths, rep_dim)
         if rep_dim % 16:
-            raise ValueError(f"the LeNet decoder reshapes the code to (rep_dim/16, 4, 4): rep_dim must be a multiple of 16; got {rep_dim}")
+            raise ValueError(
+                f"the LeNet decoder reshapes the code to (rep_dim/16, 4, 4): rep_dim must be a multiple of 16; got {rep_dim}"
+            )
         k = len(widths)
         self.rep_dim = rep_dim
         self.bn1d = nn.BatchNorm1d(rep_dim, eps=BN_EPS, affine=False) if bn1d else nn.Identity()
@@ -177,10 +179,7 @@ def lenet_pair(
 
 def has_bias(net: nn.Module) -> bool:
     """True if any layer of ``net`` has an additive bias (a learnt BN shift counts)."""
-    for m in net.modules():
-        if getattr(m, "bias", None) is not None and isinstance(getattr(m, "bias"), torch.Tensor):
-            return True
-    return False
+    return any(isinstance(getattr(m, "bias", None), torch.Tensor) for m in net.modules())
 
 
 __all__ = ["LENET_PRESETS", "LeNetDecoder", "LeNetEncoder", "has_bias", "lenet_pair", "xavier_lrelu_init"]
