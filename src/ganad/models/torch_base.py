@@ -185,13 +185,21 @@ class TorchDetector(BaseDetector):
         return sum(p.numel() for p in self.nets_.parameters())
 
 
-def make_optimizer(params: Any, lr: float, betas: tuple[float, float] = (0.5, 0.999), kind: str = "adam", weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """Adam (DCGAN betas by default), AdamW, RMSprop or SGD."""
+def make_optimizer(
+    params: Any, lr: float, betas: tuple[float, float] = (0.5, 0.999), kind: str = "adam", weight_decay: float | None = None
+) -> torch.optim.Optimizer:
+    """Adam (DCGAN betas by default), AdamW, RMSprop or SGD.
+
+    ``weight_decay=None`` takes the optimizer's usual default (0, or 1e-2 for
+    AdamW); an explicit 0 is kept.
+    """
+    if weight_decay is None:
+        weight_decay = 1e-2 if kind.lower() == "adamw" else 0.0
     kind = kind.lower()
     if kind == "adam":
         return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay)
     if kind == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay or 1e-2)
+        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay)
     if kind == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr)
     if kind == "sgd":

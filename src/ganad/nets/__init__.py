@@ -3,6 +3,7 @@ residual SNGAN blocks and the DCGAN weight initialisation."""
 
 from .dcgan import DCGANDecoder, DCGANEncoder
 from .init import dcgan_init, init_dcgan
+from .lenet import LeNetDecoder, LeNetEncoder, lenet_pair
 from .mlp import MLP, MLPDecoder, MLPDiscriminator, MLPEncoder
 from .resnet import DiscBlock, GenBlock, ResNetCritic, ResNetGenerator
 
@@ -11,6 +12,8 @@ __all__ = [
     "DCGANEncoder",
     "DiscBlock",
     "GenBlock",
+    "LeNetDecoder",
+    "LeNetEncoder",
     "MLP",
     "MLPDecoder",
     "MLPDiscriminator",
@@ -19,4 +22,5 @@ __all__ = [
     "ResNetGenerator",
     "dcgan_init",
     "init_dcgan",
+    "lenet_pair",
 ]
