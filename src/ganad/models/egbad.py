@@ -16,7 +16,8 @@ Score (paper eq. 2, A(x) = alpha L_G(x) + (1 - alpha) L_D(x) with alpha =
     L_G(x) = ||x - G(E(x))||_1                                   ("residual")
     L_D(x) = ||f(x, E(x)) - f(G(E(x)), E(x))||_1   score_method="fm" (default)
            = BCE(D(G(E(x)), E(x)), 1)               score_method="ce" (the code's "cross-e")
-           = BCE(D(x, E(x)), 1)                     score_method="ce_real" (as the paper writes it)
+           = BCE(D(x, E(x)), 1)                     score_method="ce_real" (D on the real pair, the
+                                                    paper's sigma(D(x, E(x)), 1) as we recall it)
 
 f is D's last hidden layer (the joint FC 1024 of the reference).  Norms are
 sums over pixels/features, as ``tf.norm(ord=1)`` in the code.
@@ -41,8 +42,7 @@ in METHODS.md's [paper] sense: check them against the PDF.
 Deviations from the reference code, and why:
 
 * Scoring runs in eval mode (BatchNorm running statistics, dropout off)
-  under inference_mode, so a score never depends on its batch mates (the
-  reference also scores in eval mode, but pads the last test batch).
+  under inference_mode, so a score never depends on its batch mates.
 * The EMA uses TensorFlow's ``num_updates`` warm-up, decay_t = min(decay,
   (1 + t) / (10 + t)); the reference uses a constant 0.999 from the initial
   weights, which leaves short runs (a few hundred steps, e.g. on small data
@@ -212,7 +212,7 @@ class EGBAD(_BiGANBase):
             raise ValueError(f"lam must be in [0, 1]; got {self.lam!r}")
 
     def resolved_arch(self, channels: int | None = None) -> str:
-        """"mnist" or "cifar": what ``arch="auto"`` means for this input."""
+        """The nets ``arch`` stands for here: ``"mnist"`` or ``"cifar"`` ("auto": by channel count)."""
         if self.arch != "auto":
             return self.arch
         c = channels if channels is not None else self.input_shape_[0]

@@ -18,7 +18,10 @@ nets, 32 px for ALAD's CIFAR-10 nets) to any power-of-two side >= 8 that
   stride-2 layers down to 4x4 with widths w, 2w, 4w, ... (reference w = 128:
   128/256/512), LReLU slope 0.2, dropout 0.2; optional spectral norm (SN) on
   every layer but the final logit layers (and the encoder's last conv), as
-  the reference's ``do_spectral_norm``.
+  the reference's ``do_spectral_norm``.  SN is the parametrization API
+  (``torch.nn.utils.parametrizations.spectral_norm``: one power iteration per
+  training forward, persistent u, none in eval mode), which, unlike the hook
+  API, lets fitted detectors be deep-copied.
 
 Initialisation is done by the detectors with :func:`normal_init` (the
 references' ``random_normal_initializer``: N(0, 0.02) for EGBAD, N(0, 0.01)
@@ -31,7 +34,7 @@ import math
 
 import torch
 from torch import nn
-from torch.nn.utils import spectral_norm as _sn
+from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 from .init import _raw_weight
 

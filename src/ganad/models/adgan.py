@@ -1,0 +1,234 @@
+"""ADGAN (Deecke et al., ECML-PKDD 2018): score an image by how hard it is to generate.
+
+Training (paper section 4.2; METHODS.md 2): a DCGAN-architecture generator
+trained with the WGAN objective (paper eq. 2), z ~ N(0, I) of dimension 256
+("following [34] we set d' = 256").  The paper gives no training optimiser
+or Lipschitz method; it restricts the critic to 1-Lipschitz functions and
+cites only the original WGAN [2] (not WGAN-GP), so [2]'s Algorithm 1 defaults
+are used: weight clipping to [-``clip``, ``clip``] = [-0.01, 0.01] after every
+critic step, RMSprop with lr 5e-5 for both nets, ``n_critic`` = 5 critic
+steps per generator step, batch 64 (``batch_size``).  (The paper's 5e-5,
+footnote 9, is the *test-time* theta step, "the default learning rate
+recommended in [2]".)  G = ``DCGANDecoder(size, C, nz, width)``
+(z256 -> 256x4x4 -> 128x8x8 -> 64x16x16 -> Cx32x32 at the default width 64),
+critic = ``DCGANEncoder(size, C, 1, width, norm=critic_norm)``; DCGAN init.
+Not reproduced from the WGAN code (not in its Algorithm 1): 100 critic steps
+for the first 25 generator steps.
+
+Scoring (Algorithm 1), per test image x:
+
+1. draw ``n_seed`` = 64 seeds z_j,0 ~ N(0, I) and set theta_j,0 = theta (the trained G);
+2. ``k`` = 5 times, for every seed j, with l = ||G_theta_j(z_j) - x||_2^2 (summed
+   over pixels): one Adam step on z_j (lr ``lr_z`` = 0.25, betas (0.5, 0.999), the
+   paper's footnote 9) and one Adam step on theta_j (lr ``lr_theta`` = 5e-5);
+3. score = (1 / n_seed) sum_j l(G_theta_j,k(z_j,k), x), the mean loss at the final
+   (z, theta).  theta and every optimiser state are reset for each image.
+
+The paper gives no betas for the theta updates; the z betas are used for both
+(one Adam over z and theta, as one optimiser with two parameter groups would).
+``adapt_generator=False`` keeps theta fixed (a z-only search: the ablation of
+"allowing a small amount of flexibility to the parametrisation", and much
+cheaper, since no parameter copies are needed).
+
+Implementation: all (image, seed) pairs of a chunk are searched at once with
+private, batched parameter copies and a vectorised Adam
+(:func:`ganad.latent_search.adgan_search`); BatchNorm runs in eval mode
+(running statistics), so seeds and images never interact, and each image's
+seeds are drawn from a generator seeded by a hash of its pixels and the
+detector's seed, so a score does not depend on the batch it was scored in.
+Scoring costs (n_seed x k) forward/backward passes *and* Adam updates of a
+full parameter copy per pair: about 4 x 1.7M floats of state per pair for
+the default generator, processed ``search_chunk`` pairs at a time.  Measured
+on one CPU thread (AMD EPYC), 32x32x1, default sizes: ~0.17 images per CPU
+second (about 3x a per-seed loop of ``torch.optim.Adam`` on deep copies; for
+small generators, where per-call overhead dominates, 50x or more; see
+``benchmarks/adgan_speed.py``).  Note that ``fit`` also scores every training
+image (for ``threshold_``), which dominates fit time on CPU.
+
+The critic keeps DCGAN's BatchNorm by default (``critic_norm="batch"``), as the
+DCGAN discriminator of the WGAN code does with weight clipping; METHODS.md's
+"no BN" applies to WGAN-GP critics ("layer" or "none" are available).
+
+``score_parts``: "reconstruction" (= "score", the mean final loss over seeds),
+and the alternatives of section 4.3, oriented higher = more anomalous:
+"prior_nll", the mean over seeds of -log N(z_j,k; 0, I) of the final latents,
+and "critic", -D(x) with the trained critic (a WGAN critic rates real data high).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..latent_search import adgan_search, per_image_normal, search_seed
+from ..losses import clip_weights, d_loss_wgan, g_loss_wgan
+from ..nets.dcgan import DCGANDecoder, DCGANEncoder
+from ..nets.init import init_dcgan
+from ..registry import register
+from ..train import alternating
+from .anogan import _check_int, _check_positive
+from .torch_base import TorchDetector, make_optimizer, module_dict
+
+_NORMS = ("batch", "layer", "none")
+
+
+@register("adgan")
+class ADGAN(TorchDetector):
+    """ADGAN: WGAN generator; score = mean over seeds of the squared error after k joint
+    Adam steps on (z, theta) per seed.
+
+    Parameters
+    ----------
+    nz, width : latent size (paper: 256) and DCGAN base width.
+    lr : RMSprop learning rate of both nets (WGAN: 5e-5).
+    n_critic : critic steps per generator step (WGAN: 5).
+    clip : critic weights are clipped to [-clip, clip] after each critic step (WGAN: 0.01).
+    critic_norm : "batch" (DCGAN's discriminator, as in the WGAN code), "layer" or "none".
+    n_seed : seeds per test image (paper: 64).
+    k : search steps per seed (paper: 5); 0 scores the random seeds as drawn.
+    lr_z, lr_theta : Adam learning rates of the latents (0.25) and of the
+        per-seed generator copies (5e-5).
+    search_beta1, search_beta2 : Adam betas of the search (0.5, 0.999).
+    adapt_generator : True = Algorithm 1 (per-seed copies of theta are adapted);
+        False = z-only search with the trained theta (cheaper ablation).
+    search_chunk : (image, seed) pairs searched at once; None = automatic
+        (about 64 MiB of per-pair parameter state).
+    **common : TorchDetector's epochs, batch_size, device, ...
+    """
+
+    def __init__(
+        self,
+        nz: int = 256,
+        width: int = 64,
+        lr: float = 5e-5,
+        n_critic: int = 5,
+        clip: float = 0.01,
+        critic_norm: str = "batch",
+        n_seed: int = 64,
+        k: int = 5,
+        lr_z: float = 0.25,
+        lr_theta: float = 5e-5,
+        search_beta1: float = 0.5,
+        search_beta2: float = 0.999,
+        adapt_generator: bool = True,
+        search_chunk: int | None = None,
+        **common: Any,
+    ):
+        super().__init__(**common)
+        self.nz = nz
+        self.width = width
+        self.lr = lr
+        self.n_critic = n_critic
+        self.clip = clip
+        self.critic_norm = critic_norm
+        self.n_seed = n_seed
+        self.k = k
+        self.lr_z = lr_z
+        self.lr_theta = lr_theta
+        self.search_beta1 = search_beta1
+        self.search_beta2 = search_beta2
+        self.adapt_generator = adapt_generator
+        self.search_chunk = search_chunk
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        _check_int("nz", self.nz, 1)
+        _check_int("width", self.width, 1)
+        _check_int("n_critic", self.n_critic, 1)
+        _check_int("n_seed", self.n_seed, 1)
+        _check_int("k", self.k, 0)
+        if self.search_chunk is not None:
+            _check_int("search_chunk", self.search_chunk, 1)
+        for name in ("lr", "clip", "lr_z", "lr_theta"):
+            _check_positive(name, getattr(self, name))
+        for name in ("search_beta1", "search_beta2"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
+                raise ValueError(f"{name} must be in [0, 1); got {v!r}")
+        if self.critic_norm not in _NORMS:
+            raise ValueError(f"critic_norm must be one of {_NORMS}; got {self.critic_norm!r}")
+        if not isinstance(self.adapt_generator, (bool, np.bool_)):
+            raise ValueError(f"adapt_generator must be True or False; got {self.adapt_generator!r}")
+
+    # ------------------------------------------------------------ training
+    def _build(self, input_shape: tuple[int, ...]) -> None:
+        c, size = input_shape[0], self.image_size_
+        self.nets_ = module_dict(
+            g=init_dcgan(DCGANDecoder(size, c, self.nz, self.width)),
+            d=init_dcgan(DCGANEncoder(size, c, 1, self.width, norm=self.critic_norm)),
+        )
+
+    def _train(self, x: np.ndarray) -> None:
+        self.search_seed_ = search_seed(self.random_state)
+        g, d = self.nets_["g"], self.nets_["d"]
+        opt_g = make_optimizer(g.parameters(), self.lr, kind="rmsprop")
+        opt_d = make_optimizer(d.parameters(), self.lr, kind="rmsprop")
+        g_params = list(g.parameters())
+
+        def d_step(xb: torch.Tensor, _: int) -> dict[str, torch.Tensor]:
+            with torch.no_grad():
+                fake = g(torch.randn(len(xb), self.nz, device=xb.device))
+            loss_d = d_loss_wgan(d(xb), d(fake))
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            clip_weights(d, self.clip)
+            return {"d": loss_d, "wasserstein": -loss_d.detach()}
+
+        def g_step(xb: torch.Tensor, _: int) -> dict[str, torch.Tensor]:
+            loss_g = g_loss_wgan(d(g(torch.randn(len(xb), self.nz, device=xb.device))))
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward(inputs=g_params)
+            opt_g.step()
+            return {"g": loss_g}
+
+        self._run_loop(alternating(d_step, g_step, int(self.n_critic)), x, {"opt_g": opt_g, "opt_d": opt_d})
+
+    # ------------------------------------------------------------- scoring
+    def initial_latents(self, X: Any) -> torch.Tensor:
+        """The (N, n_seed, nz) seeds the search starts from for ``X``; image i's seeds
+        depend only on image i (and the detector's seed)."""
+        self._check_fitted()
+        x = self._validate(X, fitting=False)
+        return per_image_normal(x, (self.n_seed, self.nz), self.search_seed_)
+
+    def _score_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        with torch.inference_mode(False):  # the search needs gradients, whatever the caller's mode
+            return self._search_parts(x)
+
+    def _search_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        self.nets_.eval()
+        g, d = self.nets_["g"], self.nets_["d"]
+        const = 0.5 * self.nz * math.log(2 * math.pi)
+        parts: dict[str, list[np.ndarray]] = {}
+        bs = max(1, min(256, 65536 // self.n_seed))
+        for i in range(0, len(x), bs):
+            rows = x[i : i + bs]
+            xb = self._to_input(rows)
+            z0 = per_image_normal(rows, (self.n_seed, self.nz), self.search_seed_).to(self.device_)
+            res = adgan_search(
+                g, xb, z0, steps=int(self.k), lr_z=self.lr_z, lr_theta=self.lr_theta,
+                betas=(self.search_beta1, self.search_beta2), adapt_generator=bool(self.adapt_generator),
+                chunk_size=self.search_chunk,
+            )
+            with torch.no_grad():
+                rec = res.loss.mean(1)
+                batch = {
+                    "reconstruction": rec,
+                    "prior_nll": 0.5 * res.z.pow(2).sum(2).mean(1) + const,
+                    "critic": -d(xb).flatten(),
+                    "score": rec,
+                }
+            for k, v in batch.items():
+                parts.setdefault(k, []).append(v.detach().float().cpu().numpy())
+        return {k: np.concatenate(v) for k, v in parts.items()}
+
+    # --------------------------------------------------------------- state
+    def _extra_state(self) -> dict[str, Any]:
+        return {"search_seed": torch.tensor(self.search_seed_, dtype=torch.int64)}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        self.search_seed_ = int(state["search_seed"])

@@ -1,0 +1,207 @@
+"""AnoGAN (Schlegl et al., IPMI 2017): a DCGAN on normal images, scored by latent search.
+
+Training (METHODS.md 1a): a DCGAN (Radford et al. 2016) on the normal images,
+``G = DCGANDecoder(size, C, nz, width)`` and ``D = DCGANEncoder(size, C, 1, width)``
+with DCGAN initialisation, the BCE objective (non-saturating generator loss),
+Adam(lr, (beta1, 0.999)); per batch one D step, then one G step on the same z ~ N(0, I).
+
+Scoring: for a test image x, start from z_0 ~ N(0, I) and take Gamma =
+``search_steps`` gradient steps on z (nets frozen, in eval mode) minimising
+
+    L(z) = (1 - lam) * R(z) + lam * F(z),
+    R(z) = sum |x - G(z)|                  (residual loss, L1 over pixels)
+    F(z) = sum |f(x) - f(G(z))|            (discrimination loss by feature matching)
+
+with f the discriminator's last feature map (the (width*2^k, 4, 4) map before
+the logit convolution) and lam = 0.1.  The score is A(x) = L(z_Gamma), the loss at
+the final z.  ``score_parts`` gives "residual" = R(z_Gamma), "feature" = F(z_Gamma)
+and "score" = A(x).
+
+Choices the paper leaves open, and why:
+
+* Optimiser of the search: the paper says only "backpropagation".  Like the
+  reimplementations (EGBAD's AnoGAN baseline, METHODS.md 1a) this uses Adam
+  (betas 0.9, 0.999) with the EGBAD schedule scaled to Gamma: ``search_lr``
+  = 0.01 for the first 40% of the steps, 1e-3 up to 60%, 5e-4 after
+  (``search_schedule="piecewise"``); ``"constant"`` keeps ``search_lr``.
+* z_0 is drawn from the training prior N(0, I) (EGBAD truncates it at 2 sigma).
+  Each image's draws come from a seed hashed from its own pixels and the
+  detector's seed, so a score never depends on the other images scored with
+  it (see :mod:`ganad.latent_search`).
+* The search runs for a whole batch at once: one Adam over the (B, nz)
+  latent tensor on the sum of the per-image losses, which gives every image's
+  z exactly its own gradient (Adam is element-wise); the nets are in eval mode
+  (BatchNorm running statistics), so images never interact.  Only z gets
+  gradients; the nets' weights and statistics are left untouched.
+* Norms as in the paper (sums of absolute values); ALAD's AnoGAN baseline
+  swaps the weights (0.9 on the feature term), which is not done here.
+* The discriminator's raw weights are used (no EMA, as in the EGBAD code at
+  test time for D).
+
+Cost: Gamma forward/backward passes of G and D per image.  Measured on one
+CPU thread (AMD EPYC), 32x32x1, default sizes, 16 images per call: ~0.5
+images per CPU second.  ``fit`` also scores every training image (for
+``threshold_``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..latent_search import per_image_normal, piecewise_lr, search_latent, search_seed
+from ..losses import d_loss_bce, g_loss_bce
+from ..nets.dcgan import DCGANDecoder, DCGANEncoder
+from ..nets.init import init_dcgan
+from ..registry import register
+from .torch_base import TorchDetector, make_optimizer, module_dict
+
+_SCHEDULES = ("piecewise", "constant")
+
+
+def _check_int(name: str, v: Any, low: int) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+        raise ValueError(f"{name} must be an integer >= {low}; got {v!r}")
+
+
+def _check_positive(name: str, v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not v > 0:
+        raise ValueError(f"{name} must be a positive number; got {v!r}")
+
+
+@register("anogan")
+class AnoGAN(TorchDetector):
+    """AnoGAN: DCGAN + per-image latent search; score = (1 - lam) R + lam F at the final z.
+
+    Parameters
+    ----------
+    nz, width : latent size and DCGAN base width.
+    lr, beta1 : Adam settings of the GAN training (DCGAN: 2e-4, 0.5).
+    lam : weight of the feature-matching term, in [0, 1] (paper: 0.1).
+    search_steps : Gamma, the number of latent-search steps per image (paper: 500).
+    search_lr : Adam learning rate of the search (0.01, as in EGBAD's AnoGAN).
+    search_schedule : "piecewise" (EGBAD's 1 / 0.1 / 0.05 steps at 40% and 60%
+        of Gamma) or "constant".
+    **common : TorchDetector's epochs, batch_size, device, ... (images per
+        search batch: max(batch_size, 256)).
+    """
+
+    def __init__(
+        self,
+        nz: int = 100,
+        width: int = 64,
+        lr: float = 2e-4,
+        beta1: float = 0.5,
+        lam: float = 0.1,
+        search_steps: int = 500,
+        search_lr: float = 0.01,
+        search_schedule: str = "piecewise",
+        **common: Any,
+    ):
+        super().__init__(**common)
+        self.nz = nz
+        self.width = width
+        self.lr = lr
+        self.beta1 = beta1
+        self.lam = lam
+        self.search_steps = search_steps
+        self.search_lr = search_lr
+        self.search_schedule = search_schedule
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        _check_int("nz", self.nz, 1)
+        _check_int("width", self.width, 1)
+        _check_int("search_steps", self.search_steps, 0)
+        _check_positive("lr", self.lr)
+        _check_positive("search_lr", self.search_lr)
+        if not isinstance(self.beta1, (int, float)) or not 0.0 <= self.beta1 < 1.0:
+            raise ValueError(f"beta1 must be in [0, 1); got {self.beta1!r}")
+        if not isinstance(self.lam, (int, float)) or not 0.0 <= self.lam <= 1.0:
+            raise ValueError(f"lam must be in [0, 1]; got {self.lam!r}")
+        if self.search_schedule not in _SCHEDULES:
+            raise ValueError(f"search_schedule must be one of {_SCHEDULES}; got {self.search_schedule!r}")
+
+    # ------------------------------------------------------------ training
+    def _build(self, input_shape: tuple[int, ...]) -> None:
+        c, size = input_shape[0], self.image_size_
+        self.nets_ = module_dict(
+            g=init_dcgan(DCGANDecoder(size, c, self.nz, self.width)),
+            d=init_dcgan(DCGANEncoder(size, c, 1, self.width)),
+        )
+
+    def _train(self, x: np.ndarray) -> None:
+        self.search_seed_ = search_seed(self.random_state)
+        g, d = self.nets_["g"], self.nets_["d"]
+        betas = (self.beta1, 0.999)
+        opt_g = make_optimizer(g.parameters(), self.lr, betas)
+        opt_d = make_optimizer(d.parameters(), self.lr, betas)
+        g_params = list(g.parameters())
+
+        def step(xb: torch.Tensor, _: int) -> dict[str, torch.Tensor]:
+            z = torch.randn(len(xb), self.nz, device=xb.device)
+            fake = g(z)
+            loss_d = d_loss_bce(d(xb).flatten(), d(fake.detach()).flatten())
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            loss_g = g_loss_bce(d(fake).flatten())  # the updated D, the same z
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward(inputs=g_params)
+            opt_g.step()
+            return {"d": loss_d, "g": loss_g}
+
+        self._run_loop(step, x, {"opt_g": opt_g, "opt_d": opt_d})
+
+    # ------------------------------------------------------------- scoring
+    def _terms(self, xb: torch.Tensor, f_x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        g, d = self.nets_["g"], self.nets_["d"]
+        x_hat = g(z)
+        residual = (xb - x_hat).abs().flatten(1).sum(1)
+        feature = (f_x - d.features(x_hat)).abs().flatten(1).sum(1)
+        return residual, feature
+
+    def _search_batch(self, xb: torch.Tensor, z0: torch.Tensor) -> dict[str, torch.Tensor]:
+        lam = float(self.lam)
+        with torch.no_grad():
+            f_x = self.nets_["d"].features(xb)
+
+        def objective(z: torch.Tensor) -> torch.Tensor:
+            residual, feature = self._terms(xb, f_x, z)
+            return (1.0 - lam) * residual + lam * feature
+
+        lr = piecewise_lr(self.search_lr, self.search_steps) if self.search_schedule == "piecewise" else self.search_lr
+        z = search_latent(objective, z0, self.search_steps, lr)
+        with torch.no_grad():
+            residual, feature = self._terms(xb, f_x, z)
+        return {"residual": residual, "feature": feature, "score": (1.0 - lam) * residual + lam * feature}
+
+    def initial_latents(self, X: Any) -> torch.Tensor:
+        """The (N, nz) starting points of the search for ``X``, a function of each image alone."""
+        self._check_fitted()
+        x = self._validate(X, fitting=False)
+        return per_image_normal(x, (self.nz,), self.search_seed_)
+
+    def _score_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        with torch.inference_mode(False):  # the search needs gradients, whatever the caller's mode
+            return self._search_parts(x)
+
+    def _search_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        parts: dict[str, list[np.ndarray]] = {}
+        bs = max(self.batch_size, 256)
+        self.nets_.eval()
+        for i in range(0, len(x), bs):
+            rows = x[i : i + bs]
+            z0 = per_image_normal(rows, (self.nz,), self.search_seed_).to(self.device_)
+            for k, v in self._search_batch(self._to_input(rows), z0).items():
+                parts.setdefault(k, []).append(v.detach().float().cpu().numpy())
+        return {k: np.concatenate(v) for k, v in parts.items()}
+
+    # --------------------------------------------------------------- state
+    def _extra_state(self) -> dict[str, Any]:
+        return {"search_seed": torch.tensor(self.search_seed_, dtype=torch.int64)}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        self.search_seed_ = int(state["search_seed"])
