@@ -62,6 +62,8 @@ def test_score_parts_and_history(fitted, digits, name):
         assert det.decision_scores_.max() == pytest.approx(1.0, abs=1e-6)
     h = det.history_
     assert h.epochs_run == 15 and {"g", "d", "d_reinit"} <= set(h.losses)
+    # decision_function's score-only path (GANomaly skips D) gives the same numbers
+    np.testing.assert_allclose(det.decision_function(digits[1][:7]), parts["score"], rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("name", ["ganomaly", "skipganomaly"])

@@ -123,3 +123,22 @@ def test_fashion_mnist_one_class_sizes():
     assert len(s.train) == 5400 and len(s.test) == 10000 and s.test.y.sum() == 9000
     assert s.train.x.dtype == np.uint8 and s.train.x.shape[1:] == (28, 28)
     assert len(s.val) == 1200 and s.val.y.sum() == 600
+
+
+def test_test_subset_is_seeded_and_consistent(toy):
+    full = P.one_class(*toy, normal_class=2, random_state=0)
+    a = P.subsample_test(P.one_class(*toy, normal_class=2, random_state=0), 50, 0)
+    b = P.subsample_test(P.one_class(*toy, normal_class=2, random_state=0), 50, 0)
+    assert len(a.test) == 50 and a.info["test_subset"] == 50
+    assert ids(a.test) == ids(b.test) and ids(a.test) <= ids(full.test)
+    # labels travel with their images
+    assert np.array_equal(a.test.y, (a.test.labels != 2).astype(int))
+    assert np.array_equal(a.train.x, full.train.x)  # only the test split changes
+    assert P.subsample_test(full, None).test is full.test
+    with pytest.raises(ValueError, match="at least 2"):
+        P.subsample_test(P.one_class(*toy, normal_class=2), 1)
+
+
+def test_make_split_test_subset(digits_split):
+    s = datasets.digits("one-class", normal_class=0, random_state=0, test_subset=100)
+    assert len(s.test) == 100 and s.info["test_subset"] == 100

@@ -122,7 +122,7 @@ class BaseDetector:
         start = time.perf_counter()
         self._fit(x)
         self.fit_seconds_ = time.perf_counter() - start
-        self.decision_scores_ = self._score_parts(x)["score"].astype(np.float64)
+        self.decision_scores_ = np.asarray(self._score(x), dtype=np.float64)
         self._set_threshold(self.decision_scores_)
         return self
 
@@ -133,7 +133,9 @@ class BaseDetector:
 
     def decision_function(self, X: Any) -> np.ndarray:
         """One anomaly score per sample; higher = more anomalous."""
-        return self.score_parts(X)["score"]
+        self._check_fitted()
+        x = self._validate(X, fitting=False)
+        return np.asarray(self._score(x), dtype=np.float64)
 
     def score_parts(self, X: Any) -> dict[str, np.ndarray]:
         """The named terms a method's score is built from, plus ``"score"``."""
@@ -165,6 +167,10 @@ class BaseDetector:
 
     def _score_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:  # pragma: no cover
         raise NotImplementedError
+
+    def _score(self, x: np.ndarray) -> np.ndarray:
+        """The score alone; a subclass may skip the work of the other parts."""
+        return self._score_parts(x)["score"]
 
     def _get_state(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError

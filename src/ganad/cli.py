@@ -141,6 +141,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         options["other"] = args.other
     if args.pooled:
         options["pooled"] = True
+    if args.test_subset is not None:
+        options["test_subset"] = args.test_subset
     cells = runner.plan(models, args.data, args.protocol, classes, seeds, params, options, args.data_dir)
     runner.run_bench(cells, args.results, progress=not args.no_progress)
     render.render(args.results, args.render_to)
@@ -192,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", type=int, nargs="+", default=None, help="classes (default 0..9)")
     p.add_argument("--seeds", type=int, default=1, help="number of seeds, starting at --seed")
     p.add_argument("--pooled", action="store_true", help="one-anomalous: the survey's pooled 80/20 split")
+    p.add_argument("--test-subset", type=int, default=None, metavar="N",
+                   help="score a fixed, seeded subset of N test images (ADGAN section 4.3), for slow scorers")
     p.add_argument("--param", action="append", default=[], metavar="[MODEL.]KEY=VALUE")
     p.add_argument("--results", default="benchmarks/results", help="folder of the JSONL result store")
     p.add_argument("--render-to", default=None, help="Markdown output (default: benchmarks/RESULTS.md)")

@@ -72,9 +72,13 @@ def make_split(
     other: str | np.ndarray | None = None,
     data_dir: str | None = None,
     random_state: int | None = 0,
+    test_subset: int | None = None,
     **options: Any,
 ) -> P.Split:
-    """A protocol split of a named dataset (the functions below call this)."""
+    """A protocol split of a named dataset (the functions below call this).
+
+    ``test_subset``: keep a fixed, seeded subset of that many test images
+    (:func:`ganad.data.protocols.subsample_test`)."""
     x_tr, y_tr, x_te, y_te = load_arrays(name, data_dir)
     if protocol == "one-class":
         if normal_class is None:
@@ -97,7 +101,7 @@ def make_split(
     else:
         raise ValueError(f"unknown protocol {protocol!r}; available: {', '.join(P.PROTOCOLS)}")
     split.info["dataset"] = name
-    return split
+    return P.subsample_test(split, test_subset, random_state)
 
 
 def fashion_mnist(protocol: str = "one-class", *, data_dir: str | None = None, **kw: Any) -> P.Split:

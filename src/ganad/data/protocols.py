@@ -70,6 +70,25 @@ class Split:
 PROTOCOLS = ("one-class", "one-anomalous", "ood", "contamination")
 
 
+def subsample_test(split: Split, n: int | None, random_state: int | None = 0) -> Split:
+    """Keep a fixed, seeded subset of ``n`` test images (all when ``n`` is None
+    or at least the test size), as the ADGAN paper's 5,000-image test subsets
+    (section 4.3) for methods whose scoring is slow.  The subset depends only
+    on ``random_state`` and the test set, never on labels; ``info["test_subset"]``
+    records it."""
+    if n is None or n >= len(split.test):
+        return split
+    if n < 2:
+        raise ValueError(f"test_subset must be at least 2; got {n}")
+    # A stream of its own, so the subset does not shift when the train/val draw changes.
+    rng = np.random.default_rng([0 if random_state is None else int(random_state), 0x7E57])
+    keep = np.sort(rng.choice(len(split.test), size=int(n), replace=False))
+    t = split.test
+    split.test = Subset(t.x[keep], t.y[keep], t.labels[keep])
+    split.info["test_subset"] = int(n)
+    return split
+
+
 def _rng(random_state: int | None) -> np.random.Generator:
     return np.random.default_rng(random_state)
 

@@ -263,6 +263,18 @@ class GANomaly(_GANomalyBase):
             "score": latent,
         }
 
+    def _score(self, x: np.ndarray) -> np.ndarray:
+        # decision_function needs only G's three nets, not D's two feature passes.
+        if self.bn_mode != "eval":
+            return self._score_parts(x)["score"]
+        g = self.nets_["g"]
+
+        def latent(batch: torch.Tensor) -> torch.Tensor:
+            _, z, z_hat = g(batch)
+            return (z - z_hat).pow(2).mean(1)
+
+        return self._batched(x, latent)
+
 
 @register("skipganomaly")
 class SkipGANomaly(_GANomalyBase):

@@ -169,6 +169,15 @@ class TorchDetector(BaseDetector):
                     parts.setdefault(k, []).append(v.detach().float().cpu().numpy())
         return {k: np.concatenate(v) for k, v in parts.items()}
 
+    def _batched(self, x: np.ndarray, fn: Any) -> np.ndarray:
+        """``fn(batch) -> (B,) tensor`` over ``x`` in eval mode under inference_mode."""
+        self.nets_.eval()
+        out: list[np.ndarray] = []
+        with torch.inference_mode():
+            for batch in self._iter_batches(x):
+                out.append(fn(batch).detach().float().cpu().numpy())
+        return np.concatenate(out)
+
     def _get_state(self) -> dict[str, Any]:
         nets = {k: v.detach().cpu() for k, v in self.nets_.state_dict().items()}
         extra = {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in self._extra_state().items()}
