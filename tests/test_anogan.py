@@ -137,3 +137,16 @@ def test_registry_defaults_and_parameter_checks(digits):
     for params in bad:
         with pytest.raises(ValueError):
             AnoGAN(**{**SMALL, "epochs": 0, **params}).fit(digits[0][:4])
+
+
+def test_threshold_comes_from_a_seeded_subset_of_training_images(digits):
+    train = digits[0]
+    kw = {**SMALL, "epochs": 1, "search_steps": 3}
+    a = AnoGAN(threshold_images=50, **kw).fit(train)
+    assert a.decision_scores_.shape == (50,)
+    assert np.isfinite(a.threshold_)
+    b = AnoGAN(threshold_images=50, **kw).fit(train)
+    np.testing.assert_allclose(a.decision_scores_, b.decision_scores_)  # the same subset, the same scores
+    assert AnoGAN(threshold_images=None, **kw).fit(train).decision_scores_.shape == (len(train),)
+    with pytest.raises(ValueError, match="threshold_images"):
+        AnoGAN(threshold_images=0, **kw).fit(train)

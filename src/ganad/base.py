@@ -122,7 +122,7 @@ class BaseDetector:
         start = time.perf_counter()
         self._fit(x)
         self.fit_seconds_ = time.perf_counter() - start
-        self.decision_scores_ = np.asarray(self._score(x), dtype=np.float64)
+        self.decision_scores_ = np.asarray(self._training_scores(x), dtype=np.float64)
         self._set_threshold(self.decision_scores_)
         return self
 
@@ -171,6 +171,11 @@ class BaseDetector:
     def _score(self, x: np.ndarray) -> np.ndarray:
         """The score alone; a subclass may skip the work of the other parts."""
         return self._score_parts(x)["score"]
+
+    def _training_scores(self, x: np.ndarray) -> np.ndarray:
+        """Scores of the training data that ``threshold_`` is taken from (all of it;
+        detectors whose scoring is slow may score a seeded subset)."""
+        return self._score(x)
 
     def _get_state(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError

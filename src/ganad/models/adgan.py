@@ -42,8 +42,9 @@ the default generator, processed ``search_chunk`` pairs at a time.  Measured
 on one CPU thread (AMD EPYC), 32x32x1, default sizes: ~0.17 images per CPU
 second (about 3x a per-seed loop of ``torch.optim.Adam`` on deep copies; for
 small generators, where per-call overhead dominates, 50x or more; see
-``benchmarks/adgan_speed.py``).  Note that ``fit`` also scores every training
-image (for ``threshold_``), which dominates fit time on CPU.
+``benchmarks/adgan_speed.py``).  ``fit`` also scores training images for
+``threshold_``: a seeded subset of ``threshold_images`` (default 1,000) of
+them, since scoring all would cost more than training.
 
 The critic keeps DCGAN's BatchNorm by default (``critic_norm="batch"``), as the
 DCGAN discriminator of the WGAN code does with weight clipping; METHODS.md's
@@ -96,6 +97,8 @@ class ADGAN(TorchDetector):
         False = z-only search with the trained theta (cheaper ablation).
     search_chunk : (image, seed) pairs searched at once; None = automatic
         (about 64 MiB of per-pair parameter state).
+    threshold_images : training images scored for ``threshold_`` (a seeded
+        subset; None = all).
     **common : TorchDetector's epochs, batch_size, device, ...
     """
 
@@ -115,6 +118,7 @@ class ADGAN(TorchDetector):
         search_beta2: float = 0.999,
         adapt_generator: bool = True,
         search_chunk: int | None = None,
+        threshold_images: int | None = 1000,
         **common: Any,
     ):
         super().__init__(**common)
@@ -132,6 +136,7 @@ class ADGAN(TorchDetector):
         self.search_beta2 = search_beta2
         self.adapt_generator = adapt_generator
         self.search_chunk = search_chunk
+        self.threshold_images = threshold_images
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -142,6 +147,8 @@ class ADGAN(TorchDetector):
         _check_int("k", self.k, 0)
         if self.search_chunk is not None:
             _check_int("search_chunk", self.search_chunk, 1)
+        if self.threshold_images is not None:
+            _check_int("threshold_images", self.threshold_images, 1)
         for name in ("lr", "clip", "lr_z", "lr_theta"):
             _check_positive(name, getattr(self, name))
         for name in ("search_beta1", "search_beta2"):
@@ -194,6 +201,9 @@ class ADGAN(TorchDetector):
         self._check_fitted()
         x = self._validate(X, fitting=False)
         return per_image_normal(x, (self.n_seed, self.nz), self.search_seed_)
+
+    def _training_scores(self, x: np.ndarray) -> np.ndarray:
+        return self._threshold_subset_scores(x, self.threshold_images)
 
     def _score_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
         with torch.inference_mode(False):  # the search needs gradients, whatever the caller's mode

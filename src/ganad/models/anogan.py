@@ -40,8 +40,8 @@ Choices the paper leaves open, and why:
 
 Cost: Gamma forward/backward passes of G and D per image.  Measured on one
 CPU thread (AMD EPYC), 32x32x1, default sizes, 16 images per call: ~0.5
-images per CPU second.  ``fit`` also scores every training image (for
-``threshold_``).
+images per CPU second.  ``fit`` also scores a seeded subset of
+``threshold_images`` (default 1,000) training images for ``threshold_``.
 """
 
 from __future__ import annotations
@@ -84,6 +84,8 @@ class AnoGAN(TorchDetector):
     search_lr : Adam learning rate of the search (0.01, as in EGBAD's AnoGAN).
     search_schedule : "piecewise" (EGBAD's 1 / 0.1 / 0.05 steps at 40% and 60%
         of Gamma) or "constant".
+    threshold_images : training images scored for ``threshold_`` (a seeded
+        subset; None = all).
     **common : TorchDetector's epochs, batch_size, device, ... (images per
         search batch: max(batch_size, 256)).
     """
@@ -98,6 +100,7 @@ class AnoGAN(TorchDetector):
         search_steps: int = 500,
         search_lr: float = 0.01,
         search_schedule: str = "piecewise",
+        threshold_images: int | None = 1000,
         **common: Any,
     ):
         super().__init__(**common)
@@ -109,12 +112,15 @@ class AnoGAN(TorchDetector):
         self.search_steps = search_steps
         self.search_lr = search_lr
         self.search_schedule = search_schedule
+        self.threshold_images = threshold_images
 
     def _check_params(self) -> None:
         super()._check_params()
         _check_int("nz", self.nz, 1)
         _check_int("width", self.width, 1)
         _check_int("search_steps", self.search_steps, 0)
+        if self.threshold_images is not None:
+            _check_int("threshold_images", self.threshold_images, 1)
         _check_positive("lr", self.lr)
         _check_positive("search_lr", self.search_lr)
         if not isinstance(self.beta1, (int, float)) or not 0.0 <= self.beta1 < 1.0:
@@ -183,6 +189,9 @@ class AnoGAN(TorchDetector):
         self._check_fitted()
         x = self._validate(X, fitting=False)
         return per_image_normal(x, (self.nz,), self.search_seed_)
+
+    def _training_scores(self, x: np.ndarray) -> np.ndarray:
+        return self._threshold_subset_scores(x, self.threshold_images)
 
     def _score_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
         with torch.inference_mode(False):  # the search needs gradients, whatever the caller's mode

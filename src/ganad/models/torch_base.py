@@ -169,6 +169,15 @@ class TorchDetector(BaseDetector):
                     parts.setdefault(k, []).append(v.detach().float().cpu().numpy())
         return {k: np.concatenate(v) for k, v in parts.items()}
 
+    def _threshold_subset_scores(self, x: np.ndarray, n: int | None) -> np.ndarray:
+        """Scores of a seeded subset of at most ``n`` training images (all when None):
+        for detectors that search at test time, where scoring all training images
+        would cost more than training.  ``decision_scores_`` then has ``n`` entries."""
+        if n is None or n >= len(x):
+            return self._score(x)
+        rng = np.random.default_rng([0 if self.random_state is None else int(self.random_state), 0x7405])
+        return self._score(x[np.sort(rng.choice(len(x), size=int(n), replace=False))])
+
     def _batched(self, x: np.ndarray, fn: Any) -> np.ndarray:
         """``fn(batch) -> (B,) tensor`` over ``x`` in eval mode under inference_mode."""
         self.nets_.eval()
