@@ -73,3 +73,12 @@ def test_parse_value():
     assert runner.parse_value("3") == 3 and runner.parse_value("null") is None
     assert runner.parse_value("[1, 2]") == [1, 2] and runner.parse_value("adam") == "adam"
     assert json.loads(json.dumps(runner.parse_value("0.5"))) == 0.5
+
+
+def test_record_has_part_aurocs_and_test_subset(tmp_path):
+    cell = runner.Cell("dcae", "digits", "one-class", 0, 0, {"epochs": 2, "width": 8, "nz": 8},
+                       {"test_subset": 300})
+    rec = runner.run_cell(cell)
+    assert rec["n_test"] == 300 and rec["protocol_options"] == {"test_subset": 300}
+    assert set(rec["part_auroc"]) == {"reconstruction", "l1"}
+    assert all(0 <= v <= 1 for v in rec["part_auroc"].values())

@@ -66,11 +66,13 @@ def test_decoder_is_the_generator(fitted, digits, tmp_path):
 
 def test_score_is_eq7_of_the_parts(fitted, digits):
     parts = fitted.score_parts(digits[1][:9])
-    assert set(parts) == {"discrimination", "residual", "latent", "raw", "score"}
+    assert set(parts) == {"discrimination", "residual", "latent", "raw", "eq3", "score"}
     assert all(v.shape == (9,) and np.isfinite(v).all() and (v >= 0).all() for v in parts.values())
     assert fitted.beta_ == 0.5  # grayscale -> the paper's MNIST value
     want = 0.8 * parts["discrimination"] + 0.2 * parts["residual"] + 0.5 * parts["latent"]
     np.testing.assert_allclose(parts["score"], want, rtol=1e-5)
+    # eq. 3, the beta = 0 ablation, of the same model
+    np.testing.assert_allclose(parts["eq3"], want - 0.5 * parts["latent"], rtol=1e-5, atol=1e-4)
     np.testing.assert_array_equal(parts["score"], parts["raw"])  # no normalisation by default
     # residual is eq. 5's sum |x - G(E(x))| over the pixels
     x = digits[1][:9, None].astype(np.float64) / 255 * 2 - 1

@@ -139,6 +139,11 @@ def test_test_subset_is_seeded_and_consistent(toy):
         P.subsample_test(P.one_class(*toy, normal_class=2), 1)
 
 
-def test_make_split_test_subset(digits_split):
-    s = datasets.digits("one-class", normal_class=0, random_state=0, test_subset=100)
+def test_make_split_test_and_train_subsets(digits_split):
+    s = datasets.digits("one-anomalous", anomalous_class=0, random_state=0, test_subset=100, train_subset=200)
+    full = datasets.digits("one-anomalous", anomalous_class=0, random_state=0)
     assert len(s.test) == 100 and s.info["test_subset"] == 100
+    assert len(s.train) == 200 and s.info["train_subset"] == 200 and s.train.y.sum() == 0
+    assert ids(s.train) <= ids(full.train) and ids(s.val) == ids(full.val)
+    with pytest.raises(ValueError, match="part"):
+        P.subsample(full, "val", 10)

@@ -143,6 +143,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         options["pooled"] = True
     if args.test_subset is not None:
         options["test_subset"] = args.test_subset
+    if args.train_subset is not None:
+        options["train_subset"] = args.train_subset
     cells = runner.plan(models, args.data, args.protocol, classes, seeds, params, options, args.data_dir)
     runner.run_bench(cells, args.results, progress=not args.no_progress)
     render.render(args.results, args.render_to)
@@ -196,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pooled", action="store_true", help="one-anomalous: the survey's pooled 80/20 split")
     p.add_argument("--test-subset", type=int, default=None, metavar="N",
                    help="score a fixed, seeded subset of N test images (ADGAN section 4.3), for slow scorers")
+    p.add_argument("--train-subset", type=int, default=None, metavar="N",
+                   help="train on a fixed, seeded subset of N training images (e.g. one-anomalous on a CPU)")
     p.add_argument("--param", action="append", default=[], metavar="[MODEL.]KEY=VALUE")
     p.add_argument("--results", default="benchmarks/results", help="folder of the JSONL result store")
     p.add_argument("--render-to", default=None, help="Markdown output (default: benchmarks/RESULTS.md)")

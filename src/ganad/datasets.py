@@ -73,12 +73,13 @@ def make_split(
     data_dir: str | None = None,
     random_state: int | None = 0,
     test_subset: int | None = None,
+    train_subset: int | None = None,
     **options: Any,
 ) -> P.Split:
     """A protocol split of a named dataset (the functions below call this).
 
-    ``test_subset``: keep a fixed, seeded subset of that many test images
-    (:func:`ganad.data.protocols.subsample_test`)."""
+    ``test_subset`` / ``train_subset``: keep a fixed, seeded subset of that
+    many test / training images (:func:`ganad.data.protocols.subsample`)."""
     x_tr, y_tr, x_te, y_te = load_arrays(name, data_dir)
     if protocol == "one-class":
         if normal_class is None:
@@ -101,7 +102,8 @@ def make_split(
     else:
         raise ValueError(f"unknown protocol {protocol!r}; available: {', '.join(P.PROTOCOLS)}")
     split.info["dataset"] = name
-    return P.subsample_test(split, test_subset, random_state)
+    split = P.subsample(split, "train", train_subset, random_state)
+    return P.subsample(split, "test", test_subset, random_state)
 
 
 def fashion_mnist(protocol: str = "one-class", *, data_dir: str | None = None, **kw: Any) -> P.Split:

@@ -31,6 +31,15 @@ PARAMS: dict[str, dict[str, Any]] = {
 }
 
 
+# Models whose score_parts cost a second full scoring pass that is too slow to
+# spend on every cell (test-time search): their records carry no part_auroc.
+NO_PART_AUROC = {"anogan", "adgan"}
+
+
+def record_parts(model: str) -> bool:
+    return model not in NO_PART_AUROC
+
+
 def grid_for(model: str) -> dict[str, list[Any]]:
     return dict(GRIDS.get(model, {}))
 

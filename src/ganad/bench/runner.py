@@ -114,11 +114,18 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     scores = det.decision_function(split.test.x)
     score_seconds = time.perf_counter() - t1
     result = metrics.evaluate(split.test.y, scores, threshold=det.threshold_)
+    part_auroc = None
+    if configs.record_parts(cell.model):  # the score's terms and the paper's alternative scores
+        parts = det.score_parts(split.test.x)
+        part_auroc = {
+            k: metrics.roc_auc(split.test.y, v) for k, v in parts.items() if k != "score" and np.isfinite(v).all()
+        }
     history = getattr(det, "history_", None)
     return {
         **cell.key_record(),
         "auroc": result["auroc"], "auprc": result["auprc"], "f1": result["f1"],
         "precision": result["precision"], "recall": result["recall"], "specificity": result["specificity"],
+        "part_auroc": part_auroc,
         "threshold": det.threshold_, "selected": chosen, "selection_trials": trials,
         "fit_seconds": fit_seconds, "score_seconds": score_seconds,
         "score_images_per_second": len(split.test) / max(score_seconds, 1e-9),

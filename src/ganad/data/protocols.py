@@ -70,23 +70,31 @@ class Split:
 PROTOCOLS = ("one-class", "one-anomalous", "ood", "contamination")
 
 
-def subsample_test(split: Split, n: int | None, random_state: int | None = 0) -> Split:
-    """Keep a fixed, seeded subset of ``n`` test images (all when ``n`` is None
-    or at least the test size), as the ADGAN paper's 5,000-image test subsets
-    (section 4.3) for methods whose scoring is slow.  The subset depends only
-    on ``random_state`` and the test set, never on labels; ``info["test_subset"]``
-    records it."""
-    if n is None or n >= len(split.test):
+def subsample(split: Split, part: str, n: int | None, random_state: int | None = 0) -> Split:
+    """Keep a fixed, seeded subset of ``n`` images of ``split.<part>`` ("train" or
+    "test"; all when ``n`` is None or at least its size).  Test subsets are the
+    ADGAN paper's 5,000-image subsets (section 4.3) for slow scorers; training
+    subsets cap the cost of protocols whose training split is nine classes.
+    The subset depends only on ``random_state`` and the subset's size, never on
+    labels; ``info["<part>_subset"]`` records it."""
+    if part not in ("train", "test"):
+        raise ValueError(f"part must be 'train' or 'test'; got {part!r}")
+    sub: Subset = getattr(split, part)
+    if n is None or n >= len(sub):
         return split
     if n < 2:
-        raise ValueError(f"test_subset must be at least 2; got {n}")
-    # A stream of its own, so the subset does not shift when the train/val draw changes.
-    rng = np.random.default_rng([0 if random_state is None else int(random_state), 0x7E57])
-    keep = np.sort(rng.choice(len(split.test), size=int(n), replace=False))
-    t = split.test
-    split.test = Subset(t.x[keep], t.y[keep], t.labels[keep])
-    split.info["test_subset"] = int(n)
+        raise ValueError(f"{part}_subset must be at least 2; got {n}")
+    # A stream of its own per part, so that one subset does not shift the other.
+    rng = np.random.default_rng([0 if random_state is None else int(random_state), 0x7E57 if part == "test" else 0x7A14])
+    keep = np.sort(rng.choice(len(sub), size=int(n), replace=False))
+    setattr(split, part, Subset(sub.x[keep], sub.y[keep], sub.labels[keep]))
+    split.info[f"{part}_subset"] = int(n)
     return split
+
+
+def subsample_test(split: Split, n: int | None, random_state: int | None = 0) -> Split:
+    """:func:`subsample` of the test split."""
+    return subsample(split, "test", n, random_state)
 
 
 def _rng(random_state: int | None) -> np.random.Generator:

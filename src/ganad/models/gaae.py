@@ -27,8 +27,9 @@ lam = 0.8 (section 5, all experiments); beta = 0.5 for MNIST and 1 for
 CIFAR-10, SVHN and ALL (section 5 and Table 6): ``beta=None`` (default)
 takes 0.5 for grayscale and 1 for colour images (``beta_`` holds the value
 used).  ``score_parts`` gives "discrimination", "residual", "latent" (after
-the optional normalisation below), "raw" (eq. 7 without normalisation) and
-"score".
+the optional normalisation below), "raw" (eq. 7 without normalisation),
+"eq3" (eq. 3: the score with beta = 0, Table 6's ablation; beta enters only
+the score, so one fitted model gives both) and "score".
 
 Set-up (section 5, Table 1): critic with spectral normalisation (section
 5.1.2) and LeakyReLU, dropout 0.2 in encoder and critic, generator with
@@ -311,8 +312,10 @@ class GAAE(TorchDetector):
         raw = self.lam * terms["discrimination"] + (1.0 - self.lam) * terms["residual"] + self.beta_ * terms["latent"]
         if self._norm is not None:
             terms = {k: (v - self._norm[k][0]) / self._norm[k][1] for k, v in terms.items()}
-        score = self.lam * terms["discrimination"] + (1.0 - self.lam) * terms["residual"] + self.beta_ * terms["latent"]
-        return {**terms, "raw": raw, "score": score}
+        without_latent = self.lam * terms["discrimination"] + (1.0 - self.lam) * terms["residual"]
+        score = without_latent + self.beta_ * terms["latent"]
+        # "eq3": the beta = 0 ablation (Table 6) of the same fitted model: beta only enters the score
+        return {**terms, "raw": raw, "eq3": without_latent, "score": score}
 
     def _extra_state(self) -> dict[str, Any]:
         if self._norm is None:
