@@ -82,3 +82,24 @@ def test_record_has_part_aurocs_and_test_subset(tmp_path):
     assert rec["n_test"] == 300 and rec["protocol_options"] == {"test_subset": 300}
     assert set(rec["part_auroc"]) == {"reconstruction", "l1"}
     assert all(0 <= v <= 1 for v in rec["part_auroc"].values())
+
+
+def test_grid_over_score_params_shares_one_fit(monkeypatch, digits_split):
+    from ganad.bench.selection import select_on_validation
+    from ganad.models.egbad import EGBAD
+
+    fits = []
+    real_fit = EGBAD.fit
+    monkeypatch.setattr(EGBAD, "fit", lambda self, X, y=None: fits.append(1) or real_fit(self, X, y))
+    params = dict(width=4, nz=4, batch_size=16, lr=2e-4, epochs=1, device="cpu", random_state=0)
+    det, chosen, trials = select_on_validation(
+        "egbad", params, {"score_method": ["fm", "ce", "ce_real"]}, digits_split
+    )
+    assert len(fits) == 1 and len(trials) == 3
+    assert det.score_method == chosen["score_method"]
+    best = max(trials, key=lambda t: t["val_auroc"])
+    assert chosen["score_method"] == best["score_method"]
+    # the threshold follows the chosen score, not the one the model was fitted with
+    import numpy as np
+
+    assert det.threshold_ == np.quantile(det.decision_function(digits_split.train.x), 0.9)

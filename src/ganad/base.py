@@ -47,6 +47,9 @@ class BaseDetector:
     name: ClassVar[str] = ""
     #: "image", "tabular" or "any"
     input_kind: ClassVar[str] = "any"
+    # Parameters that change only how a fitted model scores (not training): a
+    # validation grid over them needs one fit, then ``set_params`` + ``rescore_training``.
+    score_params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, contamination: float = 0.1, random_state: int | None = 0):
         self.contamination = contamination
@@ -122,6 +125,16 @@ class BaseDetector:
         start = time.perf_counter()
         self._fit(x)
         self.fit_seconds_ = time.perf_counter() - start
+        self.decision_scores_ = np.asarray(self._training_scores(x), dtype=np.float64)
+        self._set_threshold(self.decision_scores_)
+        return self
+
+    def rescore_training(self, X: Any) -> "BaseDetector":
+        """Recompute ``decision_scores_`` and ``threshold_`` on the training data ``X``
+        after a change of one of ``score_params`` (no refit)."""
+        self._check_fitted()
+        x = self._validate(X, fitting=False)
+        self._check_params()
         self.decision_scores_ = np.asarray(self._training_scores(x), dtype=np.float64)
         self._set_threshold(self.decision_scores_)
         return self

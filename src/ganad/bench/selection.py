@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import metrics
 from ..data.protocols import Split
-from ..registry import create
+from ..registry import create, get_class
 
 
 def expand_grid(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -32,6 +32,8 @@ def select_on_validation(
 ) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
     """Fit one detector per grid point on ``split.train``; keep the best validation AUROC.
 
+    Points that differ only in the model's ``score_params`` share one fit.
+
     Returns (fitted detector, chosen grid values, [{**point, "val_auroc": v}]).
     With a one-point grid or a validation set of one class, the first point is
     used without scoring.
@@ -41,12 +43,21 @@ def select_on_validation(
     if len(points) == 1 or not can_score:
         det = create(model, **params, **points[0]).fit(split.train.x)
         return det, points[0], []
-    best, trials = None, []
+    # Grid values that only change scoring (the model's ``score_params``) share one fit.
+    score_only = set(getattr(get_class(model), "score_params", ()))
+    best, trials, fits = None, [], {}
     for point in points:
-        det = create(model, **params, **point).fit(split.train.x)
+        train_key = tuple(sorted((k, repr(v)) for k, v in point.items() if k not in score_only))
+        if train_key in fits:
+            det = fits[train_key].set_params(**{k: v for k, v in point.items() if k in score_only})
+        else:
+            det = fits[train_key] = create(model, **params, **point).fit(split.train.x)
         v = metrics.roc_auc(split.val.y, det.decision_function(split.val.x))
         trials.append({**point, "val_auroc": v})
         if best is None or v > best[0]:
-            best = (v, det, point)
+            best = (v, train_key, point)
     assert best is not None
-    return best[1], best[2], trials
+    det = fits[best[1]].set_params(**best[2])
+    if len(fits) < len(points):  # the shared fit's threshold must follow the chosen score
+        det.rescore_training(split.train.x)
+    return det, best[2], trials

@@ -176,6 +176,8 @@ class EGBAD(_BiGANBase):
     lam (weight of L_D in the score).
     """
 
+    score_params = ("score_method", "lam")
+
     def __init__(
         self,
         nz: int = 200,
