@@ -14,7 +14,7 @@ case "${1:-}" in
     bench --models gmm --protocol one-class --seeds 1
     bench --models ganomaly alad egbad --protocol one-class --seeds 1
     bench --models ganomaly egbad --protocol one-anomalous --seeds 1 --train-subset 6000
-    bench --models skipganomaly --protocol one-class --seeds 1
+    bench --models skipganomaly fanogan --protocol one-class --seeds 1
     ;;
   b)  # issue 5: the reference detectors, then the GAN-augmented autoencoder
     bench --models dcae vae deepsvdd --protocol one-class --seeds 1
