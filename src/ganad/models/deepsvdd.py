@@ -241,10 +241,9 @@ class DeepSVDD(TorchDetector):
         return t.to(self.device_)
 
     # -------------------------------------------------------------- fit
-    def _steps_per_epoch(self, n: int) -> int:
-        """Mirrors the split of ``_run_loop`` and the batching of ``fit_loop``."""
-        if self.validation_fraction > 0:
-            n -= max(1, int(round(n * self.validation_fraction)))
+    def _steps_per_epoch(self, x: np.ndarray) -> int:
+        """Mirrors the hold-out of ``_run_loop`` and the batching of ``fit_loop``."""
+        n = len(self._holdout(x)[0])
         return max(1, n // min(self.batch_size, n))
 
     @staticmethod
@@ -255,18 +254,11 @@ class DeepSVDD(TorchDetector):
 
     def _phase_loop(self, step: Any, x: np.ndarray, state: dict[str, Any], epochs: int, suffix: str) -> Any:
         """``_run_loop`` with this phase's epochs and its own checkpoint file."""
-        saved = (self.epochs, self.checkpoint)
-        self.epochs = epochs
-        if self.checkpoint is not None and suffix:
-            self.checkpoint = f"{self.checkpoint}.{suffix}"
-        try:
-            return self._run_loop(step, x, state)
-        finally:
-            self.epochs, self.checkpoint = saved
+        return self._run_loop(step, x, state, epochs=epochs, suffix=suffix or None)
 
     def _train(self, x: np.ndarray) -> None:
         phi, sphere, dec = self.nets_["phi"], self.nets_["sphere"], self._decoder.to(self.device_)
-        spe = self._steps_per_epoch(len(x))
+        spe = self._steps_per_epoch(x)
 
         # 1. min-max constants of the GCN'd training images
         lo, hi = np.inf, -np.inf

@@ -291,14 +291,6 @@ class FAnoGAN(TorchDetector):
         )
 
     # ----------------------------------------------------------- training
-    def _split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """The held-out normal images, chosen as TorchDetector._run_loop does."""
-        if self.validation_fraction <= 0:
-            return x, None
-        order = np.random.default_rng(self.random_state).permutation(len(x))
-        n_val = max(1, int(round(len(x) * self.validation_fraction)))
-        return x[np.sort(order[n_val:])], x[np.sort(order[:n_val])]
-
     def _phase(self, step: Any, x: np.ndarray, state: dict[str, Any], *, suffix: str, epochs: int, val: np.ndarray | None) -> History:
         ckpt = f"{os.fspath(self.checkpoint)}.{suffix}" if self.checkpoint is not None else None
         val_loss = (lambda: self._val_loss(val)) if val is not None else None  # noqa: E731
@@ -310,7 +302,7 @@ class FAnoGAN(TorchDetector):
 
     def _train(self, x: np.ndarray) -> None:
         g, d, e = self.nets_["g"], self.nets_["d"], self.nets_["e"]
-        x_fit, x_val = self._split(x)
+        x_fit, x_val = self._holdout(x)  # the same images are kept out of both phases
 
         # phase 1: WGAN-GP
         betas = (self.beta1, self.beta2)

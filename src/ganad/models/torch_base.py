@@ -12,6 +12,7 @@ Methods that need gradients at test time (AnoGAN, ADGAN) override
 
 from __future__ import annotations
 
+import os
 import random
 from typing import Any, Iterator
 
@@ -102,27 +103,38 @@ class TorchDetector(BaseDetector):
         """
         return float(np.mean(self._score_parts(x_val)["score"]))
 
-    def _run_loop(self, step: Any, x: np.ndarray, state: dict[str, Any]) -> Any:
+    def _holdout(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(images to fit, held-out normal images or None): a seeded share
+        ``validation_fraction`` of ``x`` for early stopping, never fitted on."""
+        if self.validation_fraction <= 0:
+            return x, None
+        order = np.random.default_rng(self.random_state).permutation(len(x))
+        n_val = max(1, int(round(len(x) * self.validation_fraction)))
+        return x[np.sort(order[n_val:])], x[np.sort(order[:n_val])]
+
+    def _run_loop(
+        self, step: Any, x: np.ndarray, state: dict[str, Any], *, epochs: int | None = None, suffix: str | None = None
+    ) -> Any:
         """Run :func:`ganad.train.fit_loop` with this detector's common settings.
 
         ``state`` names the optimizers (and anything else) to checkpoint
         beside ``self.nets_``.  With ``validation_fraction > 0`` a seeded
         share of ``x`` (normal data) is held out for early stopping; it is
-        never used to fit weights.
+        never used to fit weights.  A method with several training phases
+        gives each its ``epochs`` and a checkpoint ``suffix`` (``<checkpoint>.<suffix>``).
         """
         from ..train import fit_loop
 
-        val_loss = None
-        if self.validation_fraction > 0:
-            order = np.random.default_rng(self.random_state).permutation(len(x))
-            n_val = max(1, int(round(len(x) * self.validation_fraction)))
-            x_val, x = x[np.sort(order[:n_val])], x[np.sort(order[n_val:])]
-            val_loss = lambda: self._val_loss(x_val)  # noqa: E731
+        x, x_val = self._holdout(x)
+        val_loss = None if x_val is None else (lambda: self._val_loss(x_val))  # noqa: E731
+        checkpoint = self.checkpoint
+        if checkpoint is not None and suffix:
+            checkpoint = f"{os.fspath(checkpoint)}.{suffix}"
         self.history_ = fit_loop(
-            step, x, self._to_input, epochs=self.epochs, batch_size=self.batch_size,
+            step, x, self._to_input, epochs=self.epochs if epochs is None else epochs, batch_size=self.batch_size,
             generator=self._generator, state={"nets": self.nets_, **state},
-            checkpoint=self.checkpoint, val_loss=val_loss, patience=self.patience,
-            verbose=self.verbose, desc=self.name,
+            checkpoint=checkpoint, val_loss=val_loss, patience=self.patience,
+            verbose=self.verbose, desc=f"{self.name}-{suffix}" if suffix else self.name,
         )
         return self.history_
 
