@@ -103,3 +103,16 @@ def test_grid_over_score_params_shares_one_fit(monkeypatch, digits_split):
     import numpy as np
 
     assert det.threshold_ == np.quantile(det.decision_function(digits_split.train.x), 0.9)
+
+
+def test_render_labels_grids_and_lists_score_terms():
+    recs = [
+        dict(model="gaae", dataset="d", protocol="one-class", normal_class=c, seed=0, auroc=0.9, auprc=0.9, f1=0.5,
+             fit_seconds=1, score_seconds=1, device="cpu:x", git_commit="abc",
+             config={"params": {"epochs": 3}, "grid": {"nz": [8, 16]}}, part_auroc={"eq3": 0.8, "latent": 0.6 + c / 10})
+        for c in range(3)
+    ]
+    assert "nz in {8, 16} on val" in render.table(recs, "d", "one-class")
+    terms = render.parts_table(recs)
+    assert "eq3 0.800" in terms and "latent 0.700" in terms
+    assert render.parts_table([{**r, "part_auroc": None} for r in recs]) == ""

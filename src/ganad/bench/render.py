@@ -30,7 +30,11 @@ def _class_of(r: dict[str, Any]) -> int:
 
 def _label(r: dict[str, Any]) -> str:
     params = r.get("config", {}).get("params", {})
-    extra = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+    grid = r.get("config", {}).get("grid", {})
+    extra = ", ".join(
+        [f"{k}={v}" for k, v in sorted(params.items())]
+        + [f"{k} in {{{', '.join(map(str, v))}}} on val" for k, v in sorted(grid.items()) if len(v) > 1]
+    )
     opts = ", ".join(f"{k}={v}" for k, v in sorted(r.get("protocol_options", {}).items()))
     return " ".join(x for x in (f"**{r['model']}**", f"({extra})" if extra else "", f"[{opts}]" if opts else "") if x)
 
@@ -75,6 +79,25 @@ def table(records: list[dict[str, Any]], dataset: str, protocol: str) -> str:
     return "\n".join(lines)
 
 
+def parts_table(records: list[dict[str, Any]]) -> str:
+    """Mean test AUROC of each stored score term (``part_auroc``) per (model, config):
+    the papers' alternative scores and ablations of the same fitted models."""
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        if r.get("part_auroc"):
+            groups[(r["model"], config_id(r.get("config", {})), str(sorted(r.get("protocol_options", {}).items())))].append(r)
+    if not groups:
+        return ""
+    lines = ["| method | cells | score | score terms and variants (mean AUROC) |", "|---|---|---|---|"]
+    for _, rs in sorted(groups.items()):
+        names = sorted({k for r in rs for k in r["part_auroc"]})
+        terms = ", ".join(
+            f"{k} {_fmt(np.mean([r['part_auroc'][k] for r in rs if k in r['part_auroc']]))}" for k in names
+        )
+        lines.append(f"| {_label(rs[0])} | {len(rs)} | {_fmt(np.mean([r['auroc'] for r in rs]))} | {terms} |")
+    return "\n".join(lines)
+
+
 def render(results_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> str:
     """Write ``RESULTS.md`` (default: beside the results folder) and return its text."""
     results_dir = Path(results_dir)
@@ -93,6 +116,9 @@ def render(results_dir: str | os.PathLike, out: str | os.PathLike | None = None)
     ]
     for (dataset, protocol), rs in sorted(by_table.items()):
         parts += ["", f"## {dataset}, {protocol}", "", table(rs, dataset, protocol)]
+        terms = parts_table(rs)
+        if terms:
+            parts += ["", "Score terms of the same fitted models (`score_parts`), mean test AUROC over the stored cells:", "", terms]
     text = "\n".join(parts) + "\n"
     out_path = Path(out) if out else results_dir.parent / "RESULTS.md"
     out_path.write_text(text)
