@@ -12,12 +12,13 @@ bench() { .venv/bin/ganad bench --data fashion-mnist --no-progress "$@" || echo 
 case "${1:-}" in
   a)  # issue 2 (GMM), then the encoder GANs of issue 3
     bench --models gmm --protocol one-class --seeds 1
+    bench --models dcae vae --protocol one-class --seeds 1
     bench --models ganomaly alad egbad --protocol one-class --seeds 1
     bench --models ganomaly egbad --protocol one-anomalous --seeds 1 --train-subset 6000
     bench --models skipganomaly fanogan --protocol one-class --seeds 1
     ;;
   b)  # issue 5: the reference detectors, then the GAN-augmented autoencoder
-    bench --models dcae vae deepsvdd --protocol one-class --seeds 1
+    bench --models deepsvdd --protocol one-class --seeds 1
     bench --models gaae --protocol one-class --seeds 3
     bench --models gaae --protocol one-anomalous --seeds 3 --train-subset 6000
     ;;

@@ -80,7 +80,7 @@ def test_record_has_part_aurocs_and_test_subset(tmp_path):
                        {"test_subset": 300})
     rec = runner.run_cell(cell)
     assert rec["n_test"] == 300 and rec["protocol_options"] == {"test_subset": 300}
-    assert set(rec["part_auroc"]) == {"reconstruction", "l1"}
+    assert set(rec["part_auroc"]) == {"reconstruction", "l1", "standardized"}
     assert all(0 <= v <= 1 for v in rec["part_auroc"].values())
 
 

@@ -1,5 +1,7 @@
 """DCAE (ADGAN section 4.2 baseline) on real data (scikit-learn's 8x8 digits), contract checks."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -43,7 +45,7 @@ def test_separates_held_out_fives_from_other_digits(fitted, digits):
 
 def test_score_parts(fitted, digits):
     parts = fitted.score_parts(digits[1][:7])
-    assert set(parts) == {"reconstruction", "l1", "score"}
+    assert set(parts) == {"reconstruction", "l1", "standardized", "score"}
     assert all(v.shape == (7,) and np.isfinite(v).all() for v in parts.values())
     np.testing.assert_array_equal(parts["score"], parts["reconstruction"])
     rec = fitted.reconstruct(digits[1][:7])  # [0, 1], input layout
@@ -51,6 +53,22 @@ def test_score_parts(fitted, digits):
     x = digits[1][:7, None].astype(np.float64) / 255 * 2 - 1
     np.testing.assert_allclose(((x - (rec * 2 - 1)) ** 2).reshape(7, -1).mean(1), parts["score"], rtol=1e-4, atol=1e-6)
     assert fitted.history_.epochs_run == 15 and "mse" in fitted.history_.losses
+    # standardized: the same errors divided by the training images' per-pixel std + 0.1
+    train = digits[0][:, None].astype(np.float64) / 255 * 2 - 1
+    scale = train.std(0) + 0.1
+    want = (((x - (rec * 2 - 1)) / scale) ** 2).reshape(7, -1).mean(1)
+    np.testing.assert_allclose(parts["standardized"], want, rtol=1e-3, atol=1e-5)
+
+
+def test_standardized_score_is_a_score_only_parameter(fitted, digits, tmp_path):
+    det = copy.deepcopy(fitted).set_params(score="standardized")
+    np.testing.assert_allclose(det.decision_function(digits[1][:9]), fitted.score_parts(digits[1][:9])["standardized"], rtol=1e-6)
+    det.rescore_training(digits[0])
+    np.testing.assert_allclose(det.decision_scores_, fitted.score_parts(digits[0])["standardized"], rtol=1e-6)
+    det.save(tmp_path / "s.pt")
+    np.testing.assert_array_equal(ganad.load(tmp_path / "s.pt").decision_function(digits[1]), det.decision_function(digits[1]))
+    with pytest.raises(ValueError, match="score"):
+        DCAE(**{**SMALL, "score": "nope"}).fit(digits[0])
 
 
 def test_score_does_not_depend_on_batch_mates(fitted, digits):

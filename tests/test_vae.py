@@ -47,7 +47,7 @@ def test_separates_held_out_fives_from_other_digits(fitted, digits):
 
 def test_score_is_negative_elbo_with_parts(fitted, digits):
     parts = fitted.score_parts(digits[1][:9])
-    assert set(parts) == {"reconstruction", "kl", "score"}
+    assert set(parts) == {"reconstruction", "kl", "elbo_pixel", "score"}
     assert all(v.shape == (9,) and np.isfinite(v).all() for v in parts.values())
     np.testing.assert_allclose(parts["score"], parts["reconstruction"] + parts["kl"], rtol=1e-6)
     assert (parts["kl"] >= 0).all() and (parts["reconstruction"] > 0).all()
@@ -109,3 +109,14 @@ def test_registry_and_defaults():
     v = ganad.create("vae")
     assert isinstance(v, VAE)
     assert (v.nz, v.width, v.lr, v.likelihood, v.n_samples) == (32, 32, 1e-3, "gaussian", 0)
+
+
+def test_elbo_pixel_score_is_a_score_only_parameter(fitted, digits):
+
+    det = copy.deepcopy(fitted).set_params(score="elbo_pixel")
+    parts = fitted.score_parts(digits[1][:9])
+    np.testing.assert_allclose(det.decision_function(digits[1][:9]), parts["elbo_pixel"], rtol=1e-6)
+    # -log N(x; y, s_p^2) summed over pixels, + KL: differs from the fixed-sigma -ELBO
+    assert not np.allclose(parts["elbo_pixel"], parts["score"])
+    with pytest.raises(ValueError, match="score"):
+        VAE(**{**SMALL, "score": "nope"}).fit(digits[0])

@@ -19,6 +19,9 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
     "iforest": {"n_components": [None, *PCA_DIMS]},
     # The survey's Table 1 scores of one fitted model (score-only: one fit).
     "egbad": {"score_method": ["fm", "ce", "ce_real"]},
+    # Plain or per-pixel standardised reconstruction error (score-only: one fit).
+    "dcae": {"score": ["mse", "standardized"]},
+    "vae": {"score": ["elbo", "elbo_pixel"]},
 }
 
 # Parameters the benchmark passes unless overridden: sizes for a 2-core CPU
@@ -27,8 +30,10 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
 # stored record carries the parameters it ran with, so a run with the papers'
 # budgets (e.g. on a GPU: ``--param deepsvdd.epochs=150``) is a separate cell.
 PARAMS: dict[str, dict[str, Any]] = {
-    "dcae": {"epochs": 10},
-    "vae": {"epochs": 15},
+    # Code size 16 (defaults 64 and 32): higher validation AUROC on Fashion-MNIST
+    # classes 0 and 8 (DCAE 0.909 vs 0.899 and 0.884 vs 0.859 for nz 8; VAE 0.876 vs 0.866 for nz 32 on class 8).
+    "dcae": {"epochs": 10, "nz": 16},
+    "vae": {"epochs": 15, "nz": 16},
     "deepsvdd": {"pretrain_epochs": 15, "pretrain_lr_milestones": [10], "epochs": 15, "lr_milestones": [10]},
     # GANs: DCGAN width 32 instead of 64 (about 3x cheaper) and a few epochs.
     "ganomaly": {"width": 32, "epochs": 5},

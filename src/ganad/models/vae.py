@@ -38,6 +38,16 @@ fixed set eps_1..eps_k drawn from a generator seeded with ``random_state``
 (0 when None) and shared by every image, so a score depends on its image
 only.  The KL term is always exact.
 
+``score="elbo_pixel"`` (our addition, not the paper's; the benchmark
+chooses between the two on the validation split): the -ELBO under a Gaussian
+likelihood whose per-pixel std is that of the *training* images plus 0.1
+(fitted after training, saved with the model), evaluated with the trained
+encoder and decoder means.  It weighs an error by its pixel's normal
+variation (as PyOD standardises its inputs); on Fashion-MNIST class 8 the
+standardised squared error of the same model raised validation AUROC from
+0.875 to 0.902.  ``score_parts`` also gives
+"elbo_pixel".
+
 Nets: the DCAE's (section 4.2: DCGAN-like, BatchNorm and ReLU in each layer),
 :class:`ganad.models.dcae.ConvEncoder` with 2*nz outputs (mu, log sigma^2)
 and :class:`ganad.nets.dcgan.DCGANDecoder`.  28x28 images are padded to 32;
@@ -78,8 +88,13 @@ class VAE(_AutoencoderBase):
     ``beta1`` / ``weight_decay``, ``likelihood`` ("gaussian" or "bernoulli"),
     ``sigma`` (Gaussian decoder std in [-1, 1] pixel units), ``n_samples``
     (0: posterior mean at test time, k: k fixed seeded samples); ``**common``
-    as in :class:`TorchDetector`.
+    as in :class:`TorchDetector`; ``score``: "elbo" (default) or "elbo_pixel"
+    (the -ELBO with a Gaussian likelihood of per-pixel std = the training
+    images' per-pixel std plus 0.1, see the module docstring).
     """
+
+    SCORES = ("elbo", "elbo_pixel")
+    score_params = ("score",)
 
     def __init__(
         self,
@@ -91,12 +106,14 @@ class VAE(_AutoencoderBase):
         likelihood: str = "gaussian",
         sigma: float = 0.1,
         n_samples: int = 0,
+        score: str = "elbo",
         **common: Any,
     ):
         super().__init__(nz=nz, width=width, lr=lr, beta1=beta1, weight_decay=weight_decay, **common)
         self.likelihood = likelihood
         self.sigma = sigma
         self.n_samples = n_samples
+        self.score = score
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -105,6 +122,7 @@ class VAE(_AutoencoderBase):
         check_positive_float(self, "sigma")
         if not isinstance(self.n_samples, (int, np.integer)) or isinstance(self.n_samples, bool) or self.n_samples < 0:
             raise ValueError(f"n_samples must be an integer >= 0; got {self.n_samples!r}")
+        self._check_score()
 
     def _build(self, input_shape: tuple[int, ...]) -> None:
         c, size = input_shape[0], self.image_size_
@@ -125,11 +143,15 @@ class VAE(_AutoencoderBase):
         dec = self.nets_["decoder"]
         return dec.net[:-1](z.reshape(len(z), -1, 1, 1))  # DCGANDecoder: last layer is the tanh
 
-    def _nll(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """-log p(x | z) per image over the original (unpadded) pixels."""
+    def _nll(self, x: torch.Tensor, z: torch.Tensor, pixel_sigma: bool = False) -> torch.Tensor:
+        """-log p(x | z) per image over the original (unpadded) pixels; ``pixel_sigma``:
+        the Gaussian with the fitted per-pixel std ``pixel_scale_`` (scoring only)."""
         a = self._crop(self._pre_tanh(z))
         x = self._crop(x)
-        if self.likelihood == "bernoulli":
+        if pixel_sigma:
+            s = self.pixel_scale_
+            nll = (x - torch.tanh(a)).pow(2) / (2.0 * s * s) + s.log() + 0.5 * math.log(2.0 * math.pi)
+        elif self.likelihood == "bernoulli":
             nll = F.binary_cross_entropy_with_logits(2.0 * a, (x + 1.0) / 2.0, reduction="none")
         else:
             s = float(self.sigma)
@@ -161,20 +183,24 @@ class VAE(_AutoencoderBase):
             return {"neg_elbo": loss, "reconstruction": rec, "kl": kl}
 
         self._run_loop(step, x, {"opt": opt})
+        self._fit_pixel_scale(x)
 
     # ----------------------------------------------------------- score
     def _score_batch(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         mu, logvar = self._posterior(batch)
         kl = self._kl(mu, logvar)
         if self.n_samples == 0:
-            rec = self._nll(batch, mu)
+            zs = [mu]
         else:
             std = (0.5 * logvar).exp()
-            rec = torch.zeros(len(batch), device=batch.device)
-            for e in self._score_eps(batch.device):
-                rec = rec + self._nll(batch, mu + std * e)
-            rec = rec / self.n_samples
-        return {"reconstruction": rec, "kl": kl, "score": rec + kl}
+            zs = [mu + std * e for e in self._score_eps(batch.device)]
+        rec = sum(self._nll(batch, z) for z in zs) / len(zs)
+        rec_pixel = sum(self._nll(batch, z, pixel_sigma=True) for z in zs) / len(zs)
+        elbo, elbo_pixel = rec + kl, rec_pixel + kl
+        return {
+            "reconstruction": rec, "kl": kl, "elbo_pixel": elbo_pixel,
+            "score": elbo if self.score == "elbo" else elbo_pixel,
+        }
 
 
 __all__ = ["VAE"]
