@@ -116,3 +116,14 @@ def test_render_labels_grids_and_lists_score_terms():
     terms = render.parts_table(recs)
     assert "eq3 0.800" in terms and "latent 0.700" in terms
     assert render.parts_table([{**r, "part_auroc": None} for r in recs]) == ""
+
+
+def test_merge_appends_only_new_cells(cells, tmp_path):
+    from ganad.bench.store import merge
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    runner.run_bench(cells[:2], a, log=lambda _: None, progress=False)
+    runner.run_bench(cells[1:3], b, log=lambda _: None, progress=False)
+    assert merge(b, a) == 1  # cells[1] is in both
+    assert len(ResultStore(store_path(a, "digits", "one-class")).records()) == 3
+    assert merge(b, a) == 0

@@ -90,3 +90,19 @@ def store_path(results_dir: str | os.PathLike, dataset: str, protocol: str) -> P
 def all_records(results_dir: str | os.PathLike) -> Iterable[dict[str, Any]]:
     for p in sorted(Path(results_dir).glob("*.jsonl")):
         yield from ResultStore(p).records()
+
+
+def merge(src_dir: str | os.PathLike, dst_dir: str | os.PathLike) -> int:
+    """Append to ``dst_dir``'s stores the records of ``src_dir``'s ``*.jsonl`` whose
+    cells it lacks (results run elsewhere, e.g. on a lent GPU); return how many."""
+    added = 0
+    for src in sorted(Path(src_dir).glob("*.jsonl")):
+        dst = ResultStore(Path(dst_dir) / src.name)
+        have = dst.keys()
+        for record in ResultStore(src).records():
+            key = cell_key(record)
+            if key not in have:
+                dst.append(record)
+                have.add(key)
+                added += 1
+    return added
