@@ -5,6 +5,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from torch.nn.utils import parametrize
 from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
@@ -90,7 +91,7 @@ def test_architecture_follows_the_paper(fitted):
     assert drops(critic) and all(p == 0.2 for p in drops(critic))
     assert not drops(fitted.generator_)
     convs = [m for m in critic.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert convs and all(hasattr(m, "weight_orig") for m in convs)  # spectral norm on every layer
+    assert convs and all(parametrize.is_parametrized(m, "weight") for m in convs)  # spectral norm on every layer
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in critic.modules())
 
 

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from torch.nn.utils import parametrize
 from torch import nn
 
 from ganad import nets
@@ -73,7 +74,7 @@ def test_mlp_encoder_decoder_discriminator_shapes():
     disc = MLPDiscriminator(12, width=16, depth=3, z_dim=3, sn=True)
     assert disc(x, z).shape == (5, 1)
     assert disc.features(x, z).shape == (5, 16)
-    assert any(hasattr(m, "weight_orig") for m in disc.modules())  # spectral norm is on
+    assert any(parametrize.is_parametrized(m, "weight") for m in disc.modules())  # spectral norm is on
     with pytest.raises(ValueError, match="z_dim"):
         disc(x)
     with pytest.raises(ValueError, match="norm"):
@@ -96,7 +97,7 @@ def test_resnet_generator_and_critic(size):
     assert x.shape == (2, 3, size, size) and x.abs().max() <= 1
     assert c(x).shape == (2, 1)
     assert c.features(x).shape == (2, 8)
-    assert any(hasattr(m, "weight_orig") for m in c.modules())
+    assert any(parametrize.is_parametrized(m, "weight") for m in c.modules())
     assert not any(isinstance(m, nn.BatchNorm2d) for m in c.modules())  # SN/GP critics have no BN
 
 

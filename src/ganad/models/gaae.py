@@ -72,9 +72,8 @@ Deviations from the paper and the reference code (METHODS.md 7), and why:
   AUROC on 3 of the 4 classes tried, e.g. digit 7 from 0.87 to 0.91.)
 * The critic's C(x_r) in the generator step is recomputed without gradient
   (RSGAN's L_G needs it; only G is updated there).
-* After training, one eval-mode no-grad forward of the critic refreshes its
-  spectrally normalised weights (no power iteration, nothing changes) so a
-  fitted detector can be ``copy.deepcopy``-ed; see ``_refresh_sn_weights``.
+* Spectral norm is PyTorch's parametrisation (one power iteration per
+  training forward, none in eval mode), as the paper's SN-GAN critic.
 """
 
 from __future__ import annotations
@@ -266,30 +265,12 @@ class GAAE(TorchDetector):
             return {"ae": loss_ae, "g": loss_g, "d": loss_d}
 
         self._run_loop(step, x, {"opt_e": opt_e, "opt_g": opt_g, "opt_d": opt_d})
-        self._refresh_sn_weights()
         if self.score_norm != "none":  # fitted on the training images only
             raw = self._score_parts(x)
             if self.score_norm == "mean":
                 self._norm = {k: (0.0, max(float(raw[k].mean()), 1e-12)) for k in TERMS}
             else:
                 self._norm = {k: (float(raw[k].mean()), max(float(raw[k].std()), 1e-12)) for k in TERMS}
-
-    def _refresh_sn_weights(self) -> None:
-        """Recompute the critic's spectrally normalised weights outside autograd.
-
-        ``torch.nn.utils.spectral_norm`` (hook API, used by DCGANEncoder) keeps the
-        last training forward's normalised weight as a non-leaf tensor, which makes
-        ``copy.deepcopy`` of a fitted detector fail; scoring never reaches the
-        critic's output layer, so it would stay that way.  An eval-mode forward
-        under no_grad does no power iteration, so nothing fitted changes.
-        """
-        critic = self.critic_
-        mode = critic.training
-        critic.eval()
-        c, size = self.input_shape_[0], self.image_size_
-        with torch.no_grad():
-            critic(torch.zeros(1, c, size, size, device=self.device_))
-        critic.train(mode)
 
     def _val_loss(self, x_val: np.ndarray) -> float:
         """Early stopping on the autoencoder's reconstruction error of held-out normals."""

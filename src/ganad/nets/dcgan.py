@@ -20,7 +20,7 @@ import math
 
 import torch
 from torch import nn
-from torch.nn.utils import spectral_norm as _sn
+from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 
 def _n_down(size: int) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils import spectral_norm as _sn
+from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 
 def _linear(i: int, o: int, *, bias: bool, sn: bool) -> nn.Module:

@@ -23,7 +23,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils import spectral_norm as _sn
+from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 
 def _conv(i: int, o: int, k: int, sn: bool, bias: bool = True) -> nn.Module:
