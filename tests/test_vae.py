@@ -120,3 +120,12 @@ def test_elbo_pixel_score_is_a_score_only_parameter(fitted, digits):
     assert not np.allclose(parts["elbo_pixel"], parts["score"])
     with pytest.raises(ValueError, match="score"):
         VAE(**{**SMALL, "score": "nope"}).fit(digits[0])
+
+
+def test_gaussian_pixel_likelihood_trains_and_scores_with_the_pixel_scales(digits):
+    det = VAE(**{**SMALL, "epochs": 3, "likelihood": "gaussian_pixel"}).fit(digits[0])
+    parts = det.score_parts(digits[1][:9])
+    # trained and scored with the same per-pixel likelihood: the -ELBO is elbo_pixel
+    np.testing.assert_allclose(parts["score"], parts["elbo_pixel"], rtol=1e-6)
+    train = digits[0][:, None].astype(np.float64) / 255 * 2 - 1
+    np.testing.assert_allclose(det.pixel_scale_.numpy(), train.std(0) + 0.1, rtol=1e-4)

@@ -18,6 +18,10 @@ y = tanh(a):
 * "gaussian" (default): N(x; y, sigma^2 I) with a fixed ``sigma`` (0.1, in
   [-1, 1] pixel units),
   -log p(x|z) = sum_p (x_p - y_p)^2 / (2 sigma^2) + log sigma + 1/2 log(2 pi);
+* "gaussian_pixel": N(x; y, diag s^2) with s_p the per-pixel std of the
+  training images plus 0.1 (fixed before training, saved with the model), so
+  the model is trained and scored with the likelihood that ``score="elbo_pixel"``
+  only scores with;
 * "bernoulli" (Kingma & Welling's choice for binarised MNIST): targets
   t = (x + 1)/2 in [0, 1], p = (y + 1)/2 = sigmoid(2a), -log p(x|z) =
   sum_p BCE(2a_p, t_p), computed from the logits 2a.  On grey-level images
@@ -76,7 +80,7 @@ from ..registry import register
 from .dcae import ConvEncoder, _AutoencoderBase, check_positive_float
 from .torch_base import module_dict
 
-LIKELIHOODS = ("gaussian", "bernoulli")
+LIKELIHOODS = ("gaussian", "gaussian_pixel", "bernoulli")
 LOGVAR_RANGE = (-20.0, 10.0)
 
 
@@ -148,7 +152,7 @@ class VAE(_AutoencoderBase):
         the Gaussian with the fitted per-pixel std ``pixel_scale_`` (scoring only)."""
         a = self._crop(self._pre_tanh(z))
         x = self._crop(x)
-        if pixel_sigma:
+        if pixel_sigma or self.likelihood == "gaussian_pixel":
             s = self.pixel_scale_
             nll = (x - torch.tanh(a)).pow(2) / (2.0 * s * s) + s.log() + 0.5 * math.log(2.0 * math.pi)
         elif self.likelihood == "bernoulli":
@@ -169,6 +173,7 @@ class VAE(_AutoencoderBase):
 
     # ----------------------------------------------------------- train
     def _train(self, x: np.ndarray) -> None:
+        self._fit_pixel_scale(x)  # images only: needed by the "gaussian_pixel" likelihood
         opt = self._optimizer()
         self.nets_.train()
 
@@ -183,7 +188,6 @@ class VAE(_AutoencoderBase):
             return {"neg_elbo": loss, "reconstruction": rec, "kl": kl}
 
         self._run_loop(step, x, {"opt": opt})
-        self._fit_pixel_scale(x)
 
     # ----------------------------------------------------------- score
     def _score_batch(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
