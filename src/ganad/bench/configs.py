@@ -21,7 +21,7 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
     "egbad": {"score_method": ["fm", "ce", "ce_real"]},
     # Plain or per-pixel standardised reconstruction error (score-only: one fit).
     "dcae": {"score": ["mse", "standardized"]},
-    "vae": {"score": ["elbo", "elbo_pixel"]},
+    "vae": {"score": ["elbo", "elbo_pixel"], "likelihood": ["gaussian", "gaussian_pixel"]},
 }
 
 # Parameters the benchmark passes unless overridden: sizes for a 2-core CPU
