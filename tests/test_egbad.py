@@ -151,3 +151,13 @@ def test_registry_defaults_and_parameter_checks(digits):
     for name, value in bad:
         with pytest.raises(ValueError, match=name):
             EGBAD(**{**TINY, name: value}).fit(digits[0][:16])
+
+
+def test_validation_keeps_the_epoch_with_the_best_normal_reconstruction(digits):
+    det = EGBAD(**{**TINY, "epochs": 3, "validation_fraction": 0.2, "patience": 3}).fit(digits[0])
+    h = det.history_
+    assert len(h.val_losses) == 3 and h.best_epoch == int(np.argmin(h.val_losses))
+    # the criterion is the mean L1 cycle error of held-out normals, with the scoring (EMA) nets
+    _, held_out = det._holdout(digits[0])
+    l1 = det.score_parts(held_out)["residual"].mean()
+    assert det._val_loss(held_out) == pytest.approx(l1, rel=1e-5)

@@ -147,6 +147,20 @@ class _BiGANBase(TorchDetector):
     def _scoring_nets(self) -> nn.ModuleDict:
         return self.nets_["ema"] if "ema" in self.nets_ else self.nets_
 
+    def _val_loss(self, x_val: np.ndarray) -> float:
+        """Normal-only validation criterion (``validation_fraction`` > 0): the mean
+        L1 cycle error ||x - G(E(x))|| of held-out normal images with the scoring
+        nets.  A BiGAN whose encoder inverts its generator on normal data
+        reconstructs them; its adversarial scores can drift however training
+        goes (the "fm" score of a collapsed D is constant), so they make a poor
+        criterion for keeping an epoch.  With ``patience`` the best epoch's
+        weights are restored (:func:`ganad.train.fit_loop`)."""
+        nets = self._scoring_nets()
+        total = 0.0
+        for batch in self._iter_batches(x_val):
+            total += float((batch - nets["g"](nets["e"](batch))).abs().flatten(1).sum(1).sum())
+        return total / len(x_val)
+
     def _ema_step(self, global_step: int) -> None:
         if "ema" not in self.nets_:
             return
