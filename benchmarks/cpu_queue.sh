@@ -12,8 +12,8 @@ bench() { .venv/bin/ganad bench --data fashion-mnist --no-progress "$@" || echo 
 case "${1:-}" in
   a)  # issue 2 (GMM), then the encoder GANs of issue 3
     bench --models gmm --protocol one-class --seeds 1
-    bench --models dcae vae --protocol one-class --seeds 1
     bench --models ganomaly egbad alad --protocol one-class --seeds 1
+    bench --models dcae vae --protocol one-class --seeds 1
     bench --models ganomaly egbad --protocol one-anomalous --seeds 1 --train-subset 6000
     bench --models skipganomaly fanogan --protocol one-class --seeds 1
     ;;
