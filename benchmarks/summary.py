@@ -37,7 +37,8 @@ def main(results: str = "benchmarks/results") -> None:
         line = (
             f"{dataset} {protocol} {model} [{cid}{' ' + opts if opts else ''}] classes {len(means)} seeds {seeds}: "
             f"mean AUROC {np.mean(list(means.values())):.4f}"
-            + (f" (std over seeds, mean over classes {np.mean([np.std(v, ddof=1) for v in per.values()]):.3f})" if len(seeds) > 1 else "")
+            + (f" (std over seeds, mean over classes with 2+ seeds {np.mean([np.std(v, ddof=1) for v in per.values() if len(v) > 1]):.3f})"
+               if any(len(v) > 1 for v in per.values()) else "")
             + f", AUPRC {np.mean([r['auprc'] for r in rs]):.4f}"
             + (f", classes 0/1/8 {np.mean(c018):.4f}" if len(c018) == 3 else "")
             + (f", train {np.median(train_ips):.0f} img/s" if train_ips else "")
