@@ -5,13 +5,15 @@ import copy
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 from torch.nn.utils.parametrize import is_parametrized
 
 import ganad
 from ganad.models.alad import ALAD
 from ganad.nets.joint import XXDiscriminator, ZZDiscriminator
+
+from conftest import digit_case
+
 torch.set_num_threads(1)
 NORMAL = 2  # untrained nets score digit 2 below chance (fm AUROC 0.36), unlike digit 0 (0.92: more ink)
 SMALL = dict(width=16, nz=16, batch_size=16, lr=2e-4, epochs=40, device="cpu", random_state=0)
@@ -20,15 +22,7 @@ TINY = dict(width=4, nz=4, batch_size=8, lr=2e-4, epochs=1, device="cpu", random
 
 @pytest.fixture(scope="module")
 def digits():
-    d = load_digits()
-    x = (d.images * 255 / 16).round().astype(np.uint8)
-    rng = np.random.RandomState(0)
-    normal = rng.permutation(np.flatnonzero(d.target == NORMAL))  # 177 images
-    others = rng.permutation(np.flatnonzero(d.target != NORMAL))[:200]
-    train = x[normal[:120]]
-    test = np.concatenate([x[normal[120:]], x[others]])
-    labels = np.r_[np.zeros(len(normal) - 120), np.ones(len(others))]
-    return train, test, labels
+    return digit_case(NORMAL)
 
 
 @pytest.fixture(scope="module")

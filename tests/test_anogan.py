@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
 import ganad
 from ganad.latent_search import per_image_normal, piecewise_lr, search_latent
 from ganad.models.anogan import AnoGAN
+
+from conftest import digit_case
 
 torch.set_num_threads(1)
 SMALL = dict(width=16, nz=16, batch_size=16, epochs=40, search_steps=100, device="cpu", random_state=0)
@@ -18,15 +19,7 @@ SMALL = dict(width=16, nz=16, batch_size=16, epochs=40, search_steps=100, device
 def digits():
     # Digit 4 is normal: untrained nets score it like the other digits (AUROC ~0.4),
     # unlike digit 0, which has more ink than most digits (~0.86 untrained).
-    d = load_digits()
-    x = (d.images * 255 / 16).round().astype(np.uint8)
-    rng = np.random.RandomState(0)
-    fours = rng.permutation(np.flatnonzero(d.target == 4))  # 181 images
-    others = rng.permutation(np.flatnonzero(d.target != 4))[:200]
-    train = x[fours[:120]]
-    test = np.concatenate([x[fours[120:]], x[others]])
-    labels = np.r_[np.zeros(len(fours) - 120), np.ones(len(others))]
-    return train, test, labels
+    return digit_case(4)
 
 
 @pytest.fixture(scope="module")

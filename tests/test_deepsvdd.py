@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
 import ganad
 from ganad.models.deepsvdd import DeepSVDD, global_contrast_normalization
 from ganad.nets.lenet import LeNetDecoder, LeNetEncoder, has_bias, lenet_pair
+
+from conftest import digit_case
 
 torch.set_num_threads(1)
 # The reference's lr 1e-4 needs ~150 epochs of a 6000-image class; 120 images get 1e-3 instead.
@@ -20,15 +21,7 @@ NORMAL = 5
 
 @pytest.fixture(scope="module")
 def digits():
-    d = load_digits()
-    x = (d.images * 255 / 16).round().astype(np.uint8)
-    rng = np.random.RandomState(0)
-    normal = rng.permutation(np.flatnonzero(d.target == NORMAL))
-    others = rng.permutation(np.flatnonzero(d.target != NORMAL))[:200]
-    train = x[normal[:120]]
-    test = np.concatenate([x[normal[120:]], x[others]])
-    labels = np.r_[np.zeros(len(normal) - 120), np.ones(len(others))]
-    return train, test, labels
+    return digit_case(NORMAL)
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 from torch.nn.utils import parametrize
-from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
 import ganad
 from ganad.models.gaae import GAAE
+
+from conftest import digit_case
 
 torch.set_num_threads(1)
 SMALL = dict(width=16, nz=16, batch_size=16, epochs=15, device="cpu", random_state=0)
@@ -19,15 +20,7 @@ NORMAL = 5  # untrained nets of seeds 0-4 score 0.46-0.55 AUROC on this class
 
 @pytest.fixture(scope="module")
 def digits():
-    d = load_digits()
-    x = (d.images * 255 / 16).round().astype(np.uint8)
-    rng = np.random.RandomState(0)
-    normal = rng.permutation(np.flatnonzero(d.target == NORMAL))
-    others = rng.permutation(np.flatnonzero(d.target != NORMAL))[:200]
-    train = x[normal[:120]]
-    test = np.concatenate([x[normal[120:]], x[others]])
-    labels = np.r_[np.zeros(len(normal) - 120), np.ones(len(others))]
-    return train, test, labels
+    return digit_case(NORMAL)
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,12 @@ import copy
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
 import ganad
 from ganad.models.ganomaly import GANomaly, SkipGANomaly, UNetGenerator
+
+from conftest import digit_case
 
 torch.set_num_threads(1)
 SMALL = dict(width=16, nz=16, batch_size=16, epochs=15, device="cpu", random_state=0)
@@ -17,15 +18,7 @@ SMALL = dict(width=16, nz=16, batch_size=16, epochs=15, device="cpu", random_sta
 
 @pytest.fixture(scope="module")
 def digits():
-    d = load_digits()
-    x = (d.images * 255 / 16).round().astype(np.uint8)
-    rng = np.random.RandomState(0)
-    zeros = rng.permutation(np.flatnonzero(d.target == 0))  # 178 images of digit 0
-    others = rng.permutation(np.flatnonzero(d.target != 0))[:200]
-    train = x[zeros[:120]]
-    test = np.concatenate([x[zeros[120:]], x[others]])
-    labels = np.r_[np.zeros(len(zeros) - 120), np.ones(len(others))]
-    return train, test, labels
+    return digit_case(0)
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,12 @@ import math
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
 import ganad
 from ganad.models.vae import VAE
+
+from conftest import digit_case
 
 torch.set_num_threads(1)
 SMALL = dict(width=16, nz=16, batch_size=16, epochs=15, device="cpu", random_state=0)
@@ -19,15 +20,7 @@ NORMAL = 5  # untrained nets score ~0.53 AUROC on this class (no "more ink" shor
 
 @pytest.fixture(scope="module")
 def digits():
-    d = load_digits()
-    x = (d.images * 255 / 16).round().astype(np.uint8)
-    rng = np.random.RandomState(0)
-    normal = rng.permutation(np.flatnonzero(d.target == NORMAL))
-    others = rng.permutation(np.flatnonzero(d.target != NORMAL))[:200]
-    train = x[normal[:120]]
-    test = np.concatenate([x[normal[120:]], x[others]])
-    labels = np.r_[np.zeros(len(normal) - 120), np.ones(len(others))]
-    return train, test, labels
+    return digit_case(NORMAL)
 
 
 @pytest.fixture(scope="module")
