@@ -42,11 +42,12 @@ PARAMS: dict[str, dict[str, Any]] = {
     "ganomaly": {"width": 32, "epochs": 5},
     "skipganomaly": {"width": 32, "epochs": 3},
     # BiGAN training swings from epoch to epoch (ALAD class 0: AUROC 0.84 after 2
-    # epochs, 0.44 after 4): 10% of the normal training images are held out and
-    # the epoch with their lowest reconstruction error is kept (normal data only).
+    # epochs in an unstored probe, 0.44 after 4, stored): 10% of the normal training
+    # images are held out and the epoch with their lowest reconstruction error is
+    # kept (normal data only).
     "alad": {"width": 32, "epochs": 4, "validation_fraction": 0.1, "patience": 4},
     # EGBAD's reference lr 1e-5 learns next to nothing in 3 epochs (class 0:
-    # AUROC 0.60 after 2 epochs); 2e-4 is the DCGAN/ALAD rate.
+    # AUROC 0.60 after 2 epochs, an unstored probe); 2e-4 is the DCGAN/ALAD rate.
     "egbad": {"lr": 2e-4, "epochs": 3, "validation_fraction": 0.1, "patience": 3},
     # 3 epochs (255 AdamW steps at lr 1e-4) left the autoencoder untrained for 2
     # of 3 seeds on class 0 (AUROC 0.53, 0.55 vs 0.90; stored): 10 epochs.
