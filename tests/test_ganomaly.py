@@ -153,3 +153,14 @@ def test_registry_and_parameter_checks(digits):
         GANomaly(bn_mode="train").fit(digits[0])
     with pytest.raises(ValueError, match="score_norm"):
         SkipGANomaly(score_norm="zscore").fit(digits[0])
+
+
+@pytest.mark.parametrize("name", ["ganomaly", "skipganomaly"])
+def test_channels_last_scoring_matches_default_layout_and_is_undone(fitted, digits, name):
+    det = copy.deepcopy(fitted[name])
+    fast = det.score_parts(digits[1])
+    assert all(p.is_contiguous() for p in det.nets_.parameters())  # layout restored after scoring
+    det.channels_last_scoring = False
+    plain = det.score_parts(digits[1])
+    for k in plain:
+        np.testing.assert_allclose(fast[k], plain[k], rtol=1e-4, atol=1e-6)

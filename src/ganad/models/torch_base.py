@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Any, Iterator
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -51,6 +52,9 @@ class TorchDetector(BaseDetector):
     """Base of the neural detectors (GANs, autoencoders, Deep SVDD)."""
 
     input_kind = "image"
+    # Score conv nets in channels-last layout on CPU (see _scoring); off for
+    # detectors whose search batches parameter copies through torch.func.
+    channels_last_scoring = True
 
     def __init__(
         self,
@@ -172,11 +176,29 @@ class TorchDetector(BaseDetector):
         self._train(x)
         self.nets_.eval()
 
-    def _score_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
+    @contextmanager
+    def _scoring(self) -> Iterator[Callable[[torch.Tensor], torch.Tensor]]:
+        """Eval mode and inference_mode for a scoring pass; yields the batch preparer.
+
+        On CPU, convolutional nets score in channels-last layout (oneDNN's
+        preferred one: GANomaly scores ~1.3x faster); the layout is restored
+        afterwards, so training and saved weights are unaffected.
+        """
         self.nets_.eval()
+        cl = self.channels_last_scoring and self.device_.type == "cpu" and len(self.input_shape_) == 3
+        if cl:
+            self.nets_.to(memory_format=torch.channels_last)
+        try:
+            with torch.inference_mode():
+                yield (lambda b: b.contiguous(memory_format=torch.channels_last)) if cl else (lambda b: b)
+        finally:
+            if cl:
+                self.nets_.to(memory_format=torch.contiguous_format)
+
+    def _score_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
         parts: dict[str, list[np.ndarray]] = {}
-        with torch.inference_mode():
-            for batch in self._iter_batches(x):
+        with self._scoring() as prepare:
+            for batch in map(prepare, self._iter_batches(x)):
                 for k, v in self._score_batch(batch).items():
                     parts.setdefault(k, []).append(v.detach().float().cpu().numpy())
         return {k: np.concatenate(v) for k, v in parts.items()}
@@ -192,10 +214,9 @@ class TorchDetector(BaseDetector):
 
     def _batched(self, x: np.ndarray, fn: Any) -> np.ndarray:
         """``fn(batch) -> (B,) tensor`` over ``x`` in eval mode under inference_mode."""
-        self.nets_.eval()
         out: list[np.ndarray] = []
-        with torch.inference_mode():
-            for batch in self._iter_batches(x):
+        with self._scoring() as prepare:
+            for batch in map(prepare, self._iter_batches(x)):
                 out.append(fn(batch).detach().float().cpu().numpy())
         return np.concatenate(out)
 
