@@ -13,7 +13,7 @@ array with the benchmark's parameters (:mod:`ganad.bench.configs`), with the
 training loop cut to ``--steps`` batches per epoch (a view of the first
 rows, not a copy), and then the full post-fit pass over all 60,000 images.
 Reported: peak RSS (VmHWM) and the seconds each part took.  Results go to
-``benchmarks/results/memory-60k.jsonl``; models already stored are skipped.
+``benchmarks/memory/memory-60k.jsonl``; models already stored are skipped.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 DEFAULT_MODELS = ["ganomaly", "skipganomaly", "egbad", "alad", "fanogan"]
-STORE = Path(__file__).resolve().parent / "results" / "memory-60k.jsonl"
+STORE = Path(__file__).resolve().parent / "memory" / "memory-60k.jsonl"  # not in results/: the bench store reads every *.jsonl there
 
 
 def _stored() -> set[str]:
