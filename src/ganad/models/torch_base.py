@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from ..base import BaseDetector
 from ..data.transforms import model_size, to_model_input
@@ -189,19 +190,28 @@ class TorchDetector(BaseDetector):
         if cl:
             self.nets_.to(memory_format=torch.channels_last)
         try:
-            with torch.inference_mode():
+            # cached(): spectral-norm weights are computed once per pass, not per batch
+            with torch.inference_mode(), parametrize.cached():
                 yield (lambda b: b.contiguous(memory_format=torch.channels_last)) if cl else (lambda b: b)
         finally:
             if cl:
                 self.nets_.to(memory_format=torch.contiguous_format)
 
     def _score_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        parts: dict[str, list[np.ndarray]] = {}
+        # Scores go straight into arrays allocated once: small per-batch arrays kept
+        # between the batches' large temporaries fragmented the heap (ALAD on 60,000
+        # images peaked at 2.6 GB RSS).
+        parts: dict[str, np.ndarray] = {}
+        start = 0
         with self._scoring() as prepare:
             for batch in map(prepare, self._iter_batches(x)):
+                stop = start + len(batch)
                 for k, v in self._score_batch(batch).items():
-                    parts.setdefault(k, []).append(v.detach().float().cpu().numpy())
-        return {k: np.concatenate(v) for k, v in parts.items()}
+                    if k not in parts:
+                        parts[k] = np.empty(len(x), dtype=np.float32)
+                    parts[k][start:stop] = v.detach().float().cpu().numpy()
+                start = stop
+        return parts
 
     def _threshold_subset_scores(self, x: np.ndarray, n: int | None) -> np.ndarray:
         """Scores of a seeded subset of at most ``n`` training images (all when None):
@@ -214,11 +224,13 @@ class TorchDetector(BaseDetector):
 
     def _batched(self, x: np.ndarray, fn: Any) -> np.ndarray:
         """``fn(batch) -> (B,) tensor`` over ``x`` in eval mode under inference_mode."""
-        out: list[np.ndarray] = []
+        out = np.empty(len(x), dtype=np.float32)
+        start = 0
         with self._scoring() as prepare:
             for batch in map(prepare, self._iter_batches(x)):
-                out.append(fn(batch).detach().float().cpu().numpy())
-        return np.concatenate(out)
+                out[start : start + len(batch)] = fn(batch).detach().float().cpu().numpy()
+                start += len(batch)
+        return out
 
     def _get_state(self) -> dict[str, Any]:
         nets = {k: v.detach().cpu() for k, v in self.nets_.state_dict().items()}
