@@ -42,7 +42,7 @@ def _one(model: str, steps: int) -> dict:
     import ganad.models.fanogan as fanogan_module
     import ganad.train as train
     from ganad.bench import configs
-    from ganad.bench.runner import peak_rss_mb
+    from ganad.bench.runner import git_commit, peak_rss_mb
     from ganad.datasets import load_arrays
     from ganad.registry import create
 
@@ -69,6 +69,7 @@ def _one(model: str, steps: int) -> dict:
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
+        "git_commit": git_commit(),
     }
 
 

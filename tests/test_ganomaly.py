@@ -164,3 +164,15 @@ def test_channels_last_scoring_matches_default_layout_and_is_undone(fitted, digi
     plain = det.score_parts(digits[1])
     for k in plain:
         np.testing.assert_allclose(fast[k], plain[k], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", [GANomaly, SkipGANomaly])
+def test_checkpoint_resume_after_interruption_matches_an_uninterrupted_run(cls, digits, tmp_path):
+    ck = tmp_path / "ck.pt"
+    x, test = digits[0][:48], digits[1][:9]
+    tiny = {**SMALL, "batch_size": 16}
+    straight = cls(**{**tiny, "epochs": 3}).fit(x).decision_function(test)
+    cls(**{**tiny, "epochs": 1, "checkpoint": str(ck)}).fit(x)  # "killed" after epoch 1
+    resumed = cls(**{**tiny, "epochs": 3, "checkpoint": str(ck)}).fit(x)
+    assert resumed.history_.resumed_from == 1
+    np.testing.assert_array_equal(resumed.decision_function(test), straight)  # optimizers and RNG resumed too
