@@ -103,8 +103,6 @@ class ADGAN(TorchDetector):
     **common : TorchDetector's epochs, batch_size, device, ...
     """
 
-    channels_last_scoring = False  # the latent search runs in its own layout
-
     def __init__(
         self,
         nz: int = 256,

@@ -90,8 +90,6 @@ class AnoGAN(TorchDetector):
         search batch: max(batch_size, 256)).
     """
 
-    channels_last_scoring = False  # the latent search runs in its own layout
-
     def __init__(
         self,
         nz: int = 100,

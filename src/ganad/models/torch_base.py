@@ -53,8 +53,8 @@ class TorchDetector(BaseDetector):
     """Base of the neural detectors (GANs, autoencoders, Deep SVDD)."""
 
     input_kind = "image"
-    # Score conv nets in channels-last layout on CPU (see _scoring); off for
-    # detectors whose search batches parameter copies through torch.func.
+    # Score conv nets in channels-last layout on CPU (see _scoring); False keeps
+    # the default layout (the latent-search detectors never use _scoring).
     channels_last_scoring = True
 
     def __init__(
