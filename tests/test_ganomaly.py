@@ -176,3 +176,28 @@ def test_checkpoint_resume_after_interruption_matches_an_uninterrupted_run(cls, 
     resumed = cls(**{**tiny, "epochs": 3, "checkpoint": str(ck)}).fit(x)
     assert resumed.history_.resumed_from == 1
     np.testing.assert_array_equal(resumed.decision_function(test), straight)  # optimizers and RNG resumed too
+
+
+def test_skip_minmax_follows_lam_after_rescoring(fitted, digits):
+    # lam is a score-only parameter: after rescore_training the training scores span
+    # [0, 1] again and the test score is the new raw score scaled by *their* range.
+    train, test, _ = digits
+    det = copy.deepcopy(fitted["skipganomaly"])
+    assert det.decision_scores_.min() == pytest.approx(0.0) and det.decision_scores_.max() == pytest.approx(1.0)
+    det.set_params(lam=1.0).rescore_training(train)
+    assert det.decision_scores_.min() == pytest.approx(0.0) and det.decision_scores_.max() == pytest.approx(1.0)
+    rec_train = det.score_parts(train)["reconstruction"]
+    rec_test = det.score_parts(test)["reconstruction"]
+    expected = (rec_test - rec_train.min()) / (rec_train.max() - rec_train.min())
+    np.testing.assert_allclose(det.decision_function(test), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_skip_training_noise_changes_the_fit_not_the_scoring(digits):
+    # noise_std perturbs G's *training* input only (the reference's set_input(noise=True));
+    # scoring sees the clean image, so two scorings of a noisy-trained model agree.
+    train, test, _ = digits
+    small = {**SMALL, "epochs": 1}
+    clean = SkipGANomaly(**small).fit(train)
+    noisy = SkipGANomaly(**small, noise_std=1.0).fit(train)
+    assert not np.allclose(clean.decision_function(test), noisy.decision_function(test))
+    np.testing.assert_array_equal(noisy.decision_function(test), noisy.decision_function(test))

@@ -25,6 +25,12 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
     # Plain or per-pixel standardised reconstruction error (score-only: one fit).
     "dcae": {"score": ["mse", "standardized"]},
     "vae": {"score": ["elbo", "elbo_pixel"], "likelihood": ["gaussian", "gaussian_pixel"]},
+    # Skip-GANomaly's G input: clean, or + N(0, 1) noise during training, the
+    # reference code's own ``set_input(noise=True)`` path (never switched on there).
+    # The U-Net's outermost skip lets a clean-trained G copy anomalies nearly as
+    # well as normals; validation AUROC, classes 8/6/0 (benchmarks/probes/skip.jsonl):
+    # 0.546/0.600/0.776 clean vs 0.572/0.767/0.887 with noise.  Two fits per class.
+    "skipganomaly": {"noise_std": [0.0, 1.0]},
 }
 
 # Parameters the benchmark passes unless overridden: sizes for a 2-core CPU

@@ -233,7 +233,10 @@ class SkipGANomaly(_GANomalyBase):
     ``score_norm="minmax"`` scales it by the training scores' min and max
     (monotone, so rankings and AUROC are unchanged).  ``score_parts`` gives
     "reconstruction", "feature" (the paper's latent score L(x)), "raw" and "score".
+    ``lam`` only changes scoring (``score_params``): a benchmark grid over it shares one fit.
     """
+
+    score_params = ("lam",)
 
     def __init__(
         self,
@@ -302,9 +305,16 @@ class SkipGANomaly(_GANomalyBase):
             return {"g": loss_g, "g_adv": adv, "g_con": con, "g_lat": lat, "d": loss_d, "d_reinit": reinit}
 
         self._fit_loop(step, x, opt_g, opt_d)
-        if self.score_norm == "minmax":  # fitted on the training scores, never on a test set
-            raw = self._score_parts(x)["raw"]
+
+    def _training_scores(self, x: np.ndarray) -> np.ndarray:
+        # The min-max range is fitted here, on the training scores (never on a test
+        # set), so that it follows ``lam`` when ``rescore_training`` re-runs it.
+        self._norm = None
+        raw = self._score_parts(x)["raw"]
+        if self.score_norm == "minmax":
             self._norm = (float(raw.min()), float(raw.max()))
+            return (raw - self._norm[0]) / max(self._norm[1] - self._norm[0], 1e-12)
+        return raw
 
     def _parts(self, nets: nn.ModuleDict, x: torch.Tensor) -> dict[str, torch.Tensor]:
         g, d = nets["g"], nets["d"]
