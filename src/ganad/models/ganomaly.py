@@ -43,7 +43,14 @@ Deviations from the reference code, and why:
   D step (same weights, same values; the code runs it twice).
 * Skip-GANomaly: the code adds an uninitialised ``torch.empty`` buffer to G's
   input; here that noise is explicit Gaussian noise of ``noise_std`` (0 by
-  default).  The latent term in L_D (with gradients into D only) is kept as in
+  default, as the paper has none).  The code's ``set_input(noise=True)``, never
+  called, would fill the buffer with ``torch.randn``: ``noise_std=1.0`` is that
+  path.  It matters: the U-Net's outermost skip lets a G trained on clean images
+  copy anomalies almost as well as normals, and training on noisy inputs forces it
+  to use the class's structure (Fashion-MNIST validation AUROC, width 32, 3
+  epochs, classes 8/6/0: 0.546/0.600/0.776 clean, 0.572/0.767/0.887 with
+  ``noise_std=1.0``; the benchmark picks 0 or 1 per class on validation).
+  Scoring always sees the clean image, as in the code.  The latent term in L_D (with gradients into D only) is kept as in
   the code, although the paper's L_D has only the BCE terms.
 """
 
