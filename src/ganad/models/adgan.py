@@ -51,6 +51,27 @@ The critic keeps DCGAN's BatchNorm by default (``critic_norm="batch"``), as the
 DCGAN discriminator of the WGAN code does with weight clipping; METHODS.md's
 "no BN" applies to WGAN-GP critics ("layer" or "none" are available).
 
+Measured effects of the knobs (Fashion-MNIST class 0, width 16, AUROC on 300
+images of the one-class *validation* split, one CPU thread;
+``benchmarks/adgan_probe.py``, ``benchmarks/probes/adgan-probe.jsonl``):
+
+=================  ==================  =================  ============
+generator          n_seed x k, theta   validation AUROC   images/s
+=================  ==================  =================  ============
+10 WGAN epochs     64 x 5, adapted     0.780              2.0
+10 WGAN epochs     8 x 5, adapted      0.780              15.4
+10 WGAN epochs     8 x 5, fixed        0.766              149
+60 WGAN epochs     64 x 5, adapted     0.895              2.0
+60 WGAN epochs     8 x 5, adapted      0.895              16.2
+60 WGAN epochs     8 x 5, fixed        0.902              147
+=================  ==================  =================  ============
+
+The generator's training budget matters most (n_critic = 5 leaves one
+generator step per five batches: 10 epochs of 5,400 images are ~170 generator
+steps); 8 seeds score as well as 64 at 1/8 of the cost; adapting theta costs
+10x a z-only search and did not help here.  The 10-class benchmark therefore
+runs 60 epochs, 8 seeds x 5 steps with theta adapted (``benchmarks/adgan_cpu.sh``).
+
 ``score_parts``: "reconstruction" (= "score", the mean final loss over seeds),
 and the alternatives of section 4.3, oriented higher = more anomalous:
 "prior_nll", the mean over seeds of -log N(z_j,k; 0, I) of the final latents,
