@@ -121,6 +121,7 @@ class ADGAN(TorchDetector):
         (about 64 MiB of per-pair parameter state).
     threshold_images : training images scored for ``threshold_`` (a seeded
         subset; None = all).
+    epochs : training epochs (default 60; see the table of measured effects).
     **common : TorchDetector's epochs, batch_size, device, ...
     """
 
@@ -141,9 +142,12 @@ class ADGAN(TorchDetector):
         adapt_generator: bool = True,
         search_chunk: int | None = None,
         threshold_images: int | None = 1000,
+        epochs: int = 60,
         **common: Any,
     ):
-        super().__init__(**common)
+        # 60 epochs, not TorchDetector's 15: with n_critic = 5 the generator takes one
+        # step per five batches, and 10 epochs left it far from trained (see the table above).
+        super().__init__(epochs=epochs, **common)
         self.nz = nz
         self.width = width
         self.lr = lr
