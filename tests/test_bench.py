@@ -127,3 +127,24 @@ def test_merge_appends_only_new_cells(cells, tmp_path):
     assert merge(b, a) == 1  # cells[1] is in both
     assert len(ResultStore(store_path(a, "digits", "one-class")).records()) == 3
     assert merge(b, a) == 0
+
+
+def test_cell_stored_by_another_process_meanwhile_is_skipped(cells, tmp_path, monkeypatch):
+    # Two benchmark processes may share one store (e.g. one per core): a cell the
+    # other process stored after this one planned its work is not run again.
+    other = runner.run_bench(cells[1:2], tmp_path / "other", log=lambda _: None, progress=False)
+    real_run_cell = runner.run_cell
+    ran = []
+
+    def run_cell(cell):
+        if not ran:  # while the first cell runs, "another process" stores the second
+            ResultStore(store_path(tmp_path, "digits", "one-class")).append(other[0])
+        ran.append(cell.klass)
+        return real_run_cell(cell)
+
+    monkeypatch.setattr(runner, "run_cell", run_cell)
+    logs = []
+    new = runner.run_bench(cells[:2], tmp_path, log=logs.append, progress=False)
+    assert len(new) == 1 and len(ran) == 1
+    assert any("stored meanwhile, skipped" in line for line in logs)
+    assert len(ResultStore(store_path(tmp_path, "digits", "one-class")).records()) == 2

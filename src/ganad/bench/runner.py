@@ -170,6 +170,9 @@ def run_bench(
 
         iterator = tqdm(todo, desc="bench", unit="cell")
     for cell, store in iterator:
+        if store.has(cell.key_record()):  # another process sharing the store ran it meanwhile
+            log(f"{cell.model} {cell.dataset} {cell.protocol} class {cell.klass} seed {cell.seed}: stored meanwhile, skipped")
+            continue
         rec = run_cell(cell)
         store.append(rec)
         new.append(rec)
