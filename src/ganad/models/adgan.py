@@ -64,12 +64,17 @@ generator          n_seed x k, theta   validation AUROC   images/s
 60 WGAN epochs     64 x 5, adapted     0.895              2.0
 60 WGAN epochs     8 x 5, adapted      0.895              16.2
 60 WGAN epochs     8 x 5, fixed        0.902              147
+120 WGAN epochs    8 x 5, adapted      0.902              13.9
 =================  ==================  =================  ============
+
+Generator width, class 8 (bags, the hardest class), 60 epochs, 8 x 5 adapted:
+validation AUROC 0.661 at width 16 (0.30 M parameters, 16 images/s), 0.768 at
+width 32 (6.9 images/s).
 
 The generator's training budget matters most (n_critic = 5 leaves one
 generator step per five batches: 10 epochs of 5,400 images are ~170 generator
-steps); 8 seeds score as well as 64 at 1/8 of the cost; adapting theta costs
-10x a z-only search and did not help here.  The 10-class benchmark therefore
+steps) and its capacity; 8 seeds score as well as 64 at 1/8 of the cost;
+adapting theta costs 10x a z-only search and did not help here.  The 10-class benchmark therefore
 runs 60 epochs, 8 seeds x 5 steps with theta adapted (``benchmarks/adgan_cpu.sh``).
 
 ``score_parts``: "reconstruction" (= "score", the mean final loss over seeds),
