@@ -74,8 +74,9 @@ width 32 (6.9 images/s).
 The generator's training budget matters most (n_critic = 5 leaves one
 generator step per five batches: 10 epochs of 5,400 images are ~170 generator
 steps) and its capacity; 8 seeds score as well as 64 at 1/8 of the cost;
-adapting theta costs 10x a z-only search and did not help here.  The 10-class benchmark therefore
-runs 60 epochs, 8 seeds x 5 steps with theta adapted (``benchmarks/adgan_cpu.sh``).
+adapting theta costs 10x a z-only search and did not help here.  The 10-class
+benchmark therefore runs 60 epochs, 8 seeds x 5 steps with theta adapted
+(``benchmarks/adgan_cpu.sh``).
 
 ``score_parts``: "reconstruction" (= "score", the mean final loss over seeds),
 and the alternatives of section 4.3, oriented higher = more anomalous:
@@ -127,7 +128,7 @@ class ADGAN(TorchDetector):
     threshold_images : training images scored for ``threshold_`` (a seeded
         subset; None = all).
     epochs : training epochs (default 60; see the table of measured effects).
-    **common : TorchDetector's epochs, batch_size, device, ...
+    **common : TorchDetector's batch_size, device, checkpoint, ...
     """
 
     def __init__(

@@ -50,8 +50,9 @@ Deviations from the reference code, and why:
   to use the class's structure (Fashion-MNIST validation AUROC, width 32, 3
   epochs, classes 8/6/0: 0.546/0.600/0.776 clean, 0.572/0.767/0.887 with
   ``noise_std=1.0``; the benchmark picks 0 or 1 per class on validation).
-  Scoring always sees the clean image, as in the code.  The latent term in L_D (with gradients into D only) is kept as in
-  the code, although the paper's L_D has only the BCE terms.
+  Scoring always sees the clean image, as in the code.  The latent term in L_D
+  (with gradients into D only) is kept as in the code, although the paper's L_D
+  has only the BCE terms.
 """
 
 from __future__ import annotations
