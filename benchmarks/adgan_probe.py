@@ -14,15 +14,14 @@ test labels.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 import torch
 
-from ganad import metrics
 from ganad.datasets import make_split
 from ganad.registry import create
+from val_probe import emit, parse_params, part_aurocs  # same folder (run as a script)
 
 
 def main() -> None:
@@ -33,20 +32,14 @@ def main() -> None:
     ap.add_argument("--search", nargs="+", default=["8,5,1", "64,5,1"],
                     help="n_seed,k,adapt triples")
     ap.add_argument("--val-images", type=int, default=300)
-    ap.add_argument("--param", action="append", default=[], help="KEY=VALUE (floats/ints/str)")
+    ap.add_argument("--param", action="append", default=[], help="KEY=VALUE (as ganad bench --param)")
     ap.add_argument("--out", default=None, help="append JSON lines here")
     args = ap.parse_args()
     torch.set_num_threads(1)
     split = make_split("fashion-mnist", "one-class", normal_class=args.klass, random_state=0)
     idx = np.random.default_rng(0).choice(len(split.val), min(args.val_images, len(split.val)), replace=False)
     val_x, val_y = split.val.x[np.sort(idx)], split.val.y[np.sort(idx)]
-    extra = {}
-    for kv in args.param:
-        k, v = kv.split("=", 1)
-        try:
-            extra[k] = json.loads(v)
-        except json.JSONDecodeError:
-            extra[k] = v
+    extra = parse_params(args.param)
     for epochs in args.epochs:
         det = create("adgan", width=args.width, epochs=epochs, threshold_images=20,
                      random_state=0, **extra)
@@ -59,14 +52,10 @@ def main() -> None:
             t0 = time.perf_counter()
             parts = det.score_parts(val_x)
             score_s = time.perf_counter() - t0
-            rec = {"class": args.klass, "epochs": epochs, "width": args.width, **extra,
-                   "n_seed": n_seed, "k": k, "adapt": bool(adapt), "fit_s": round(fit_s, 1),
-                   "val_images": len(val_y), "score_img_per_s": round(len(val_y) / score_s, 2),
-                   **{f"val_auroc_{p}": round(metrics.roc_auc(val_y, v), 4) for p, v in parts.items()}}
-            print(json.dumps(rec), flush=True)
-            if args.out:
-                with open(args.out, "a") as f:
-                    f.write(json.dumps(rec) + "\n")
+            emit({"class": args.klass, "epochs": epochs, "width": args.width, **extra,
+                  "n_seed": n_seed, "k": k, "adapt": bool(adapt), "fit_s": round(fit_s, 1),
+                  "val_images": len(val_y), "score_img_per_s": round(len(val_y) / score_s, 2),
+                  **part_aurocs(val_y, parts)}, args.out)
 
 
 if __name__ == "__main__":

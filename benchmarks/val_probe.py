@@ -19,18 +19,26 @@ import torch
 
 from ganad import metrics
 from ganad.datasets import make_split
+from ganad.bench.runner import parse_value
 from ganad.registry import create
 
 
 def parse_params(pairs: list[str]) -> dict:
-    out = {}
-    for kv in pairs:
-        k, v = kv.split("=", 1)
-        try:
-            out[k] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k] = v
-    return out
+    """KEY=VALUE pairs, values parsed as ``ganad bench --param`` parses them."""
+    return {k: parse_value(v) for k, v in (kv.split("=", 1) for kv in pairs)}
+
+
+def part_aurocs(y: np.ndarray, parts: dict[str, np.ndarray]) -> dict[str, float]:
+    """Validation AUROC of every finite score part, keyed ``val_auroc_<part>``."""
+    return {f"val_auroc_{p}": round(metrics.roc_auc(y, v), 4) for p, v in parts.items() if np.isfinite(v).all()}
+
+
+def emit(rec: dict, out: str | None) -> None:
+    """Print a probe record and append it to ``out`` (JSON lines) when given."""
+    print(json.dumps(rec), flush=True)
+    if out:
+        with open(out, "a") as f:
+            f.write(json.dumps(rec) + "\n")
 
 
 def main() -> None:
@@ -49,13 +57,8 @@ def main() -> None:
         det.fit(split.train.x)
         fit_s = time.perf_counter() - t0
         parts = det.score_parts(split.val.x)
-        rec = {"model": args.model, "class": klass, **params, "fit_s": round(fit_s, 1),
-               **{f"val_auroc_{p}": round(metrics.roc_auc(split.val.y, v), 4)
-                  for p, v in parts.items() if np.isfinite(v).all()}}
-        print(json.dumps(rec), flush=True)
-        if args.out:
-            with open(args.out, "a") as f:
-                f.write(json.dumps(rec) + "\n")
+        emit({"model": args.model, "class": klass, **params, "fit_s": round(fit_s, 1),
+              **part_aurocs(split.val.y, parts)}, args.out)
 
 
 if __name__ == "__main__":
