@@ -16,5 +16,5 @@ set -u
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 .venv/bin/ganad bench --models adgan --data fashion-mnist --protocol one-class --seeds 1 --no-progress \
-  --test-subset 5000 --param adgan.width=16 --param adgan.epochs=60 --param adgan.n_seed=8 \
+  --test-subset 5000 --param adgan.width=16 --param adgan.epochs=60 --param adgan.lr=5e-4 --param adgan.n_seed=8 \
   --param adgan.threshold_images=500 "$@"

@@ -59,6 +59,20 @@ def test_separates_held_out_fours_from_other_digits(fitted, digits):
     assert auroc >= base + 0.3, f"AUROC {auroc:.3f} vs {base:.3f} untrained"
 
 
+def test_gradient_penalty_training_separates_and_has_no_batchnorm_critic(digits):
+    # WGAN-GP path: Adam (0, 0.9), penalty 10, LayerNorm critic (BatchNorm would mix the
+    # per-sample gradients the penalty constrains).
+    train, test, labels = digits
+    det = ADGAN(**{**SMALL, "lr": 1e-3}, lipschitz="gp").fit(train)
+    # 8x8 digits leave the critic without normalised layers; build a 32x32 one to check the norm
+    critic = ADGAN(lipschitz="gp", width=4, nz=4, n_seed=1, epochs=0, threshold_images=1).fit(
+        np.zeros((2, 1, 32, 32), np.float32)).nets_["d"]
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in critic.modules())
+    assert any(isinstance(m, torch.nn.LayerNorm) for m in critic.modules())
+    auroc = roc_auc_score(labels, det.decision_function(test))
+    assert auroc >= 0.95, f"AUROC {auroc:.3f}"
+
+
 @pytest.mark.parametrize("adapt", [True, False])
 def test_detector_scores_equal_the_loop_reference(fitted, digits, adapt):
     det = fitted.set_params(adapt_generator=adapt, n_seed=6)
@@ -205,13 +219,15 @@ def test_save_load_round_trip(fitted, digits, tmp_path):
 def test_registry_defaults_and_parameter_checks(digits):
     d = ganad.create("adgan")
     assert isinstance(d, ADGAN)
-    assert (d.nz, d.width, d.lr, d.n_critic, d.clip, d.critic_norm) == (256, 64, 5e-5, 5, 0.01, "batch")
+    assert (d.nz, d.width, d.lipschitz, d.lr, d.n_critic, d.clip, d.critic_norm) == (256, 64, "clip", None, 5, 0.01, None)
+    assert d._critic_norm() == "batch" and d.set_params(lipschitz="gp")._critic_norm() == "layer"
     assert (d.n_seed, d.k, d.lr_z, d.lr_theta, d.search_beta1, d.search_beta2) == (64, 5, 0.25, 5e-5, 0.5, 0.999)
     assert d.adapt_generator is True and d.search_chunk is None
     bad = [
         {"n_seed": 0}, {"k": -1}, {"k": 1.5}, {"lr_z": 0}, {"lr_theta": -1e-5}, {"clip": 0.0},
         {"n_critic": 0}, {"critic_norm": "spectral"}, {"adapt_generator": "yes"}, {"search_chunk": 0},
-        {"search_beta1": 1.0}, {"nz": 0}, {"n_seed": True},
+        {"search_beta1": 1.0}, {"nz": 0}, {"n_seed": True}, {"lipschitz": "spectral"}, {"lr": 0.0},
+        {"gp_weight": -1.0},
     ]
     for params in bad:
         with pytest.raises(ValueError):
