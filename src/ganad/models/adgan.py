@@ -9,11 +9,13 @@ weight clipping to [-``clip``, ``clip``] = [-0.01, 0.01] after every critic
 step, RMSprop for both nets, ``n_critic`` = 5 critic steps per generator
 step, batch 64 (``batch_size``).  Deviation: RMSprop's learning rate is 5e-4,
 not [2]'s 5e-5, chosen on the validation split (table below): at 5e-5, 60
-epochs (~1,100 generator steps) leave the generator far from trained.  (The
-paper's 5e-5, footnote 9, is the *test-time* theta step, "the default learning
-rate recommended in [2]".)  ``lipschitz="gp"`` trains with WGAN-GP instead
-(gradient penalty 10, Adam lr 1e-4, betas (0, 0.9), LayerNorm critic).  G = ``DCGANDecoder(size, C, nz, width)``
-(z256 -> 256x4x4 -> 128x8x8 -> 64x16x16 -> Cx32x32 at the default width 64),
+epochs (~1,000 generator steps) leave the generator far from trained (measured
+at width 16; the default width 64 was not measured on a CPU).  (The paper's
+5e-5, footnote 9, is the *test-time* theta step, "the default learning rate
+recommended in [2]".)  ``lipschitz="gp"`` trains with WGAN-GP instead
+(gradient penalty 10, Adam lr 1e-4, betas (0, 0.9), LayerNorm critic).
+G = ``DCGANDecoder(size, C, nz, width)`` (z256 -> 256x4x4 -> 128x8x8 ->
+64x16x16 -> Cx32x32 at the default width 64),
 critic = ``DCGANEncoder(size, C, 1, width, norm=critic_norm)``; DCGAN init.
 Not reproduced from the WGAN code (not in its Algorithm 1): 100 critic steps
 for the first 25 generator steps.
