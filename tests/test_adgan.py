@@ -220,7 +220,10 @@ def test_registry_defaults_and_parameter_checks(digits):
     d = ganad.create("adgan")
     assert isinstance(d, ADGAN)
     assert (d.nz, d.width, d.lipschitz, d.lr, d.n_critic, d.clip, d.critic_norm) == (256, 64, "clip", None, 5, 0.01, None)
-    assert d._critic_norm() == "batch" and d.set_params(lipschitz="gp")._critic_norm() == "layer"
+    assert (d._resolved("lr"), d._resolved("critic_norm")) == (5e-4, "batch")
+    d.set_params(lipschitz="gp")
+    assert (d._resolved("lr"), d._resolved("critic_norm")) == (1e-4, "layer")
+    assert d.set_params(lr=3e-4, critic_norm="none")._resolved("lr") == 3e-4 and d._resolved("critic_norm") == "none"
     assert (d.n_seed, d.k, d.lr_z, d.lr_theta, d.search_beta1, d.search_beta2) == (64, 5, 0.25, 5e-5, 0.5, 0.999)
     assert d.adapt_generator is True and d.search_chunk is None
     bad = [

@@ -121,7 +121,10 @@ from .anogan import _check_int, _check_positive
 from .torch_base import TorchDetector, make_optimizer, module_dict
 
 _NORMS = ("batch", "layer", "none")
-_LIPSCHITZ = ("clip", "gp")
+# What lr=None and critic_norm=None resolve to, per Lipschitz method: WGAN with
+# weight clipping (RMSprop, at the lr chosen on validation; see the docstring)
+# and WGAN-GP (Adam, its paper's lr; a critic that does not mix samples).
+_LIPSCHITZ_DEFAULTS = {"clip": {"lr": 5e-4, "critic_norm": "batch"}, "gp": {"lr": 1e-4, "critic_norm": "layer"}}
 
 
 @register("adgan")
@@ -216,8 +219,8 @@ class ADGAN(TorchDetector):
             _check_positive(name, getattr(self, name))
         if self.lr is not None:
             _check_positive("lr", self.lr)
-        if self.lipschitz not in _LIPSCHITZ:
-            raise ValueError(f"lipschitz must be one of {_LIPSCHITZ}; got {self.lipschitz!r}")
+        if self.lipschitz not in _LIPSCHITZ_DEFAULTS:
+            raise ValueError(f"lipschitz must be one of {tuple(_LIPSCHITZ_DEFAULTS)}; got {self.lipschitz!r}")
         for name in ("search_beta1", "search_beta2"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
@@ -232,26 +235,23 @@ class ADGAN(TorchDetector):
         c, size = input_shape[0], self.image_size_
         self.nets_ = module_dict(
             g=init_dcgan(DCGANDecoder(size, c, self.nz, self.width)),
-            d=init_dcgan(DCGANEncoder(size, c, 1, self.width, norm=self._critic_norm())),
+            d=init_dcgan(DCGANEncoder(size, c, 1, self.width, norm=self._resolved("critic_norm"))),
         )
 
-    def _critic_norm(self) -> str:
-        if self.critic_norm is not None:
-            return self.critic_norm
-        return "batch" if self.lipschitz == "clip" else "layer"
+    def _resolved(self, name: str) -> Any:
+        """``lr`` or ``critic_norm`` as set, or the Lipschitz method's default when None."""
+        value = getattr(self, name)
+        return _LIPSCHITZ_DEFAULTS[self.lipschitz][name] if value is None else value
 
     def _train(self, x: np.ndarray) -> None:
         self.search_seed_ = search_seed(self.random_state)
         g, d = self.nets_["g"], self.nets_["d"]
         gp = self.lipschitz == "gp"
-        if gp:  # WGAN-GP's Algorithm 1 defaults
-            lr = 1e-4 if self.lr is None else self.lr
-            opt_g = make_optimizer(g.parameters(), lr, betas=(0.0, 0.9))
-            opt_d = make_optimizer(d.parameters(), lr, betas=(0.0, 0.9))
-        else:  # WGAN's Algorithm 1, at the learning rate chosen on validation (docstring)
-            lr = 5e-4 if self.lr is None else self.lr
-            opt_g = make_optimizer(g.parameters(), lr, kind="rmsprop")
-            opt_d = make_optimizer(d.parameters(), lr, kind="rmsprop")
+        # WGAN-GP's Algorithm 1: Adam (0, 0.9); WGAN's: RMSprop
+        opt_kw = {"betas": (0.0, 0.9)} if gp else {"kind": "rmsprop"}
+        lr = self._resolved("lr")
+        opt_g = make_optimizer(g.parameters(), lr, **opt_kw)
+        opt_d = make_optimizer(d.parameters(), lr, **opt_kw)
         g_params = list(g.parameters())
 
         def d_step(xb: torch.Tensor, _: int) -> dict[str, torch.Tensor]:
