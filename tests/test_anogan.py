@@ -12,7 +12,9 @@ from ganad.models.anogan import AnoGAN
 from conftest import digit_case
 
 torch.set_num_threads(1)
-SMALL = dict(width=16, nz=16, batch_size=16, epochs=40, search_steps=100, device="cpu", random_state=0)
+# calibration_fraction=0: these tests measure the method on all of its training images
+# (their floors were set that way); threshold calibration is tested in test_calibration.py
+SMALL = dict(calibration_fraction=0.0, width=16, nz=16, batch_size=16, epochs=40, search_steps=100, device="cpu", random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -132,14 +134,16 @@ def test_registry_defaults_and_parameter_checks(digits):
             AnoGAN(**{**SMALL, "epochs": 0, **params}).fit(digits[0][:4])
 
 
-def test_threshold_comes_from_a_seeded_subset_of_training_images(digits):
+def test_threshold_comes_from_a_seeded_held_out_subset_of_training_images(digits):
     train = digits[0]
-    kw = {**SMALL, "epochs": 1, "search_steps": 3}
-    a = AnoGAN(threshold_images=50, **kw).fit(train)
-    assert a.decision_scores_.shape == (50,)
+    kw = {**SMALL, "epochs": 1, "search_steps": 3, "calibration_fraction": 0.1}
+    a = AnoGAN(threshold_images=5, **kw).fit(train)
+    assert a.decision_scores_.shape == (5,)  # the held-out 10% (12 images), capped at 5
     assert np.isfinite(a.threshold_)
-    b = AnoGAN(threshold_images=50, **kw).fit(train)
+    b = AnoGAN(threshold_images=5, **kw).fit(train)
     np.testing.assert_allclose(a.decision_scores_, b.decision_scores_)  # the same subset, the same scores
-    assert AnoGAN(threshold_images=None, **kw).fit(train).decision_scores_.shape == (len(train),)
+    assert AnoGAN(threshold_images=None, **kw).fit(train).decision_scores_.shape == (12,)
+    # calibration_fraction=0: an in-sample subset of the training images, as before
+    assert AnoGAN(threshold_images=50, **{**kw, "calibration_fraction": 0.0}).fit(train).decision_scores_.shape == (50,)
     with pytest.raises(ValueError, match="threshold_images"):
         AnoGAN(threshold_images=0, **kw).fit(train)

@@ -102,7 +102,10 @@ def test_grid_over_score_params_shares_one_fit(monkeypatch, digits_split):
     # the threshold follows the chosen score, not the one the model was fitted with
     import numpy as np
 
-    assert det.threshold_ == np.quantile(det.decision_function(digits_split.train.x), 0.9)
+    _, held_out = det._calibration_split(digits_split.train.x)
+    np.testing.assert_allclose(det.calibration_scores_, det.decision_function(held_out))
+    k = min(int(np.ceil(0.9 * (len(held_out) + 1))), len(held_out))  # the conformal quantile
+    assert det.threshold_ == np.sort(det.calibration_scores_)[k - 1]
 
 
 def test_render_labels_grids_and_lists_score_terms():

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .data.arrays import as_array, as_nchw, check_same_layout, is_image
+from .data.arrays import _check_value_range, as_array, as_nchw, check_image_range, check_same_layout, is_image
 from .exceptions import NotFittedError
 
 FORMAT_VERSION = 1
@@ -37,10 +37,15 @@ class BaseDetector:
     Parameters common to every detector:
 
     contamination : float in (0, 0.5]
-        Expected share of anomalies; sets ``threshold_`` as the
-        ``1 - contamination`` quantile of the training scores.
+        Expected share of anomalies; sets ``threshold_`` so that about this
+        share of *new* normal samples is flagged (see ``fit``).
     random_state : int or None
         Seeds every random choice the detector makes.
+    value_range : (lo, hi) or None
+        Images are uint8 in [0, 255] or float in [0, 1]; any other range is an
+        error unless stated here, e.g. ``value_range=(0, 255)`` for float
+        images in [0, 255].  It is saved with the model and applies to every
+        input it scores.
     """
 
     #: registry name, set by :func:`ganad.registry.register`
@@ -51,9 +56,12 @@ class BaseDetector:
     # validation grid over them needs one fit, then ``set_params`` + ``rescore_training``.
     score_params: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, contamination: float = 0.1, random_state: int | None = 0):
+    def __init__(
+        self, contamination: float = 0.1, random_state: int | None = 0, value_range: tuple[float, float] | None = None
+    ):
         self.contamination = contamination
         self.random_state = random_state
+        self.value_range = value_range
 
     # ------------------------------------------------------------------ params
     @classmethod
@@ -87,8 +95,13 @@ class BaseDetector:
     def _check_params(self) -> None:
         """Validate hyper-parameters; subclasses extend and call super()."""
         c = self.contamination
-        if not isinstance(c, (int, float)) or not 0.0 < c <= 0.5:
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0.0 < c <= 0.5:
             raise ValueError(f"contamination must be in (0, 0.5]; got {c!r}")
+        r = self.random_state
+        if r is not None and (isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 0):
+            raise ValueError(f"random_state must be a non-negative integer or None; got {r!r}")
+        if self.value_range is not None:
+            _check_value_range(self.value_range)
 
     # ------------------------------------------------------------------- input
     def _validate(self, X: Any, *, fitting: bool) -> np.ndarray:
@@ -99,7 +112,7 @@ class BaseDetector:
                     f"{self.name or type(self).__name__} works on feature vectors (N, D); "
                     f"got images of shape {x.shape}. Flatten them first."
                 )
-            x = as_nchw(x)
+            x = check_image_range(as_nchw(x), self.value_range)
         elif self.input_kind == "image":
             raise ValueError(
                 f"{self.name or type(self).__name__} works on images (N, H, W) or (N, C, H, W); "
@@ -119,14 +132,24 @@ class BaseDetector:
 
     # ---------------------------------------------------------------- contract
     def fit(self, X: Any, y: Any = None) -> "BaseDetector":
-        """Train on (mostly) normal data ``X``; ``y`` is ignored (unsupervised)."""
+        """Train on (mostly) normal data ``X``; ``y`` is ignored (unsupervised).
+
+        ``threshold_`` is calibrated on scores the model did not train on
+        (:meth:`_calibration_scores`): in-sample scores of a model that fits its
+        training set closely sit below those of new normals, so a quantile of
+        them flags far more than ``contamination`` of new normal data.
+        """
         self._check_params()
         x = self._validate(X, fitting=True)
+        if len(x) < self.min_samples:
+            raise ValueError(
+                f"{self.name or type(self).__name__} needs at least {self.min_samples} training samples; got {len(x)}"
+            )
+        x_fit, x_cal = self._calibration_split(x)
         start = time.perf_counter()
-        self._fit(x)
+        self._fit(x_fit)
         self.fit_seconds_ = time.perf_counter() - start
-        self.decision_scores_ = np.asarray(self._training_scores(x), dtype=np.float64)
-        self._set_threshold(self.decision_scores_)
+        self._score_training(x_fit, x_cal)
         return self
 
     def rescore_training(self, X: Any) -> "BaseDetector":
@@ -135,14 +158,56 @@ class BaseDetector:
         self._check_fitted()
         x = self._validate(X, fitting=False)
         self._check_params()
-        self.decision_scores_ = np.asarray(self._training_scores(x), dtype=np.float64)
-        self._set_threshold(self.decision_scores_)
+        self._score_training(*self._calibration_split(x))
         return self
 
-    def _set_threshold(self, train_scores: np.ndarray) -> None:
-        self.threshold_ = float(np.quantile(train_scores, 1.0 - self.contamination))
-        self._score_min_ = float(np.min(train_scores))
-        self._score_max_ = float(np.max(train_scores))
+    # --------------------------------------------------------- calibration
+    #: fewest training samples ``fit`` accepts (one to fit, one to calibrate on)
+    min_samples: ClassVar[int] = 2
+    #: share of the training data held out of the fit to calibrate ``threshold_``
+    calibration_fraction: ClassVar[float] = 0.1
+    #: ... but at least this many samples (capped at a quarter of the data), so
+    #: that the quantile of a small data set is not taken from a handful of scores
+    calibration_min: ClassVar[int] = 50
+
+    def _calibration_size(self, n: int) -> int:
+        return max(1, min(n - 1, max(round(self.calibration_fraction * n), min(self.calibration_min, n // 4))))
+
+    def _calibration_split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(samples to fit, held-out samples to calibrate ``threshold_`` on), seeded by
+        ``random_state``.  Detectors that cross-fit return ``(x, None)``."""
+        rng = np.random.default_rng([0 if self.random_state is None else int(self.random_state), 0xCA1])
+        order = rng.permutation(len(x))
+        n_cal = self._calibration_size(len(x))
+        return x[np.sort(order[n_cal:])], x[np.sort(order[:n_cal])]
+
+    def _calibration_scores(self, x_fit: np.ndarray, x_cal: np.ndarray | None) -> np.ndarray:
+        """Scores of samples the fitted model never trained on (default: the held-out
+        part; None: no hold-out was asked for, and the in-sample scores are used)."""
+        return self.decision_scores_ if x_cal is None else self._score(x_cal)
+
+    #: False for detectors whose scoring is slow (a search per image): their
+    #: ``decision_scores_`` are the held-out calibration scores, not a second pass
+    score_fit_data: ClassVar[bool] = True
+
+    def _score_training(self, x_fit: np.ndarray, x_cal: np.ndarray | None) -> None:
+        # training scores first: some detectors fit a score normaliser on them
+        if self.score_fit_data:
+            self.decision_scores_ = np.asarray(self._training_scores(x_fit), dtype=np.float64)
+        self.calibration_scores_ = np.asarray(self._calibration_scores(x_fit, x_cal), dtype=np.float64)
+        if not self.score_fit_data:
+            self.decision_scores_ = self.calibration_scores_
+        self._set_threshold(self.calibration_scores_)
+        self._score_min_ = float(np.min(self.decision_scores_))
+        self._score_max_ = float(np.max(self.decision_scores_))
+
+    def _set_threshold(self, calibration_scores: np.ndarray) -> None:
+        """The conformal quantile: the ceil((n + 1)(1 - contamination))-th smallest of n
+        held-out scores, so that a new normal sample exceeds it with probability at
+        most ``contamination`` (and about that when n is large)."""
+        s = np.sort(np.asarray(calibration_scores, dtype=np.float64))
+        k = int(np.ceil((len(s) + 1) * (1.0 - self.contamination)))
+        self.threshold_ = float(s[min(k, len(s)) - 1])
 
     def decision_function(self, X: Any) -> np.ndarray:
         """One anomaly score per sample; higher = more anomalous."""
@@ -171,8 +236,8 @@ class BaseDetector:
         return np.stack([1.0 - p, p], axis=1)
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
-        self.fit(X, y)
-        return (self.decision_scores_ > self.threshold_).astype(np.int64)
+        """``fit(X)``, then the labels of every sample of ``X`` (held-out ones included)."""
+        return self.fit(X, y).predict(X)
 
     # ----------------------------------------------------------------- hooks
     def _fit(self, x: np.ndarray) -> None:  # pragma: no cover - abstract
@@ -218,16 +283,21 @@ class BaseDetector:
             "format": "ganad",
             "format_version": FORMAT_VERSION,
             "model": self.name,
-            "config": json.dumps(_jsonable(self.get_params())),
+            "config": json.dumps(_jsonable(_saved_config(self))),
             "meta": json.dumps(_jsonable(self._fitted_meta())),
             "decision_scores": torch.as_tensor(self.decision_scores_),
             "state": self._get_state(),
         }
         path = os.fspath(path)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        tmp = path + ".tmp"
-        torch.save(payload, tmp)
-        os.replace(tmp, path)  # never leave a half-written model behind
+        tmp = f"{path}.{os.getpid()}.tmp"  # this process's own: concurrent saves never share one
+        try:
+            torch.save(payload, tmp)
+            os.replace(tmp, path)  # never leave a half-written model behind
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
 
     @classmethod
     def _from_payload(cls, payload: dict[str, Any]) -> "BaseDetector":
@@ -264,6 +334,16 @@ def load(path: str | os.PathLike) -> BaseDetector:
     if payload.get("format_version", 0) > FORMAT_VERSION:
         raise ValueError(f"{path}: written by a newer ganad (format {payload['format_version']})")
     return get_class(payload["model"])._from_payload(payload)
+
+
+#: settings of one training run, not of the model: a saved model must not carry
+#: them, or fitting a loaded model would resume (and return) the run that made it
+RUN_ONLY_PARAMS = ("checkpoint", "resume")
+
+
+def _saved_config(det: BaseDetector) -> dict[str, Any]:
+    """The parameters ``save`` writes: ``get_params()`` without :data:`RUN_ONLY_PARAMS`."""
+    return {k: v for k, v in det.get_params().items() if k not in RUN_ONLY_PARAMS}
 
 
 def _jsonable(obj: Any) -> Any:

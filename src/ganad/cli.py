@@ -54,19 +54,29 @@ def _load_split(args: argparse.Namespace) -> Any:
 
 # ------------------------------------------------------------------ commands
 def cmd_fit(args: argparse.Namespace) -> int:
+    """Train into ``--out``, holding its lock (:mod:`ganad.runlock`) so no second fit writes there."""
+    from .runlock import RunLock
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with RunLock(out):
+        return _fit_locked(args, out)
+
+
+def _fit_locked(args: argparse.Namespace, out: Path) -> int:
     import ganad
 
     from . import metrics
     from .report import write_report
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     params = _params(args.param)
     if args.epochs is not None:
         params["epochs"] = args.epochs
     cls = ganad.registry.get_class(args.model)
     if "checkpoint" in cls._param_names():
         params.setdefault("checkpoint", str(out / "checkpoint.pt"))  # kill -9, rerun: it resumes
+    if args.restart and "resume" in cls._param_names():
+        params["resume"] = False  # delete the run's checkpoints and train from scratch
     if "verbose" in cls._param_names():
         params.setdefault("verbose", True)
     params.setdefault("random_state", args.seed)
@@ -181,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="run", help="folder for model.pt, checkpoint.pt, result.json, report/")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a model parameter (repeatable)")
+    p.add_argument("--restart", action="store_true",
+                   help="delete the checkpoint in --out and train from scratch (a rerun otherwise resumes it, "
+                        "and refuses one written by a different run)")
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("score", help="rank a folder of images with a saved detector")

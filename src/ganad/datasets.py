@@ -107,8 +107,8 @@ def make_split(
 
 
 def fashion_mnist(protocol: str = "one-class", *, data_dir: str | None = None, **kw: Any) -> P.Split:
-    """Fashion-MNIST (60k/10k, 28x28): ``data_dir``, then ``$GANAD_DATA``, then
-    ``/usr/share/datasets/fashion-mnist`` (Debian's ``dataset-fashion-mnist``)."""
+    """Fashion-MNIST (60k/10k, 28x28): from ``data_dir`` when given (only there), else
+    ``$GANAD_DATA``, then ``/usr/share/datasets/fashion-mnist`` (Debian's ``dataset-fashion-mnist``)."""
     return make_split("fashion-mnist", protocol, data_dir=data_dir, **kw)
 
 

@@ -16,7 +16,17 @@ optimisation step on one batch (GANs: the D and G updates, see
   reads it.  Started again with the same command after a crash (even
   ``kill -9``), the run resumes after the last complete epoch and, on CPU with
   a fixed seed, ends with bit-identical weights; a checkpoint of a finished run
-  makes the call return at once with the trained weights loaded;
+  makes the call return at once with the trained weights loaded.  A resume
+  says so ("resumed from epoch k of n", on stderr with ``verbose``, else
+  logged);
+* a checkpoint resumes only the run that wrote it: the caller's ``run_key``
+  (:func:`ganad.run_identity.run_key`: data, model, parameters, seed) and the
+  checkpoint format version must match, else the call is refused with a
+  one-line ``ValueError`` naming what differs.  Epochs are checked apart: a
+  run may be continued to more epochs than it was started with (the loop's
+  result does not depend on the total), never returned for fewer epochs than
+  it has done; a finished run that ended on restored best weights
+  (early stopping) cannot be extended;
 * optionally evaluates ``val_loss`` (normal validation data only, lower is
   better) after each epoch with every module in eval mode under
   ``torch.no_grad``, stops after ``patience`` epochs without improvement and
@@ -29,9 +39,12 @@ submodule may stay in eval mode); the loop only switches them to eval for
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import os
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping
@@ -41,10 +54,12 @@ import torch
 from torch import nn
 
 from .exceptions import TrainingDivergedError
+from .run_identity import differences
 
 StepFn = Callable[[torch.Tensor, int], Mapping[str, "torch.Tensor | float"]]
 CHECKPOINT_FORMAT = "ganad-train-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: run fingerprint ("run_key") and target "epochs" stored
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -126,13 +141,58 @@ def _set_rng_state(state: Mapping[str, Any], generator: torch.Generator) -> None
 
 # ----------------------------------------------------------------- checkpoint
 def _save_checkpoint(path: str, payload: dict[str, Any]) -> None:
+    """Write ``payload`` atomically; the temp file is this process's own and never outlives a failure."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "wb") as f:
-        torch.save(payload, f)
-        f.flush()
-        os.fsync(f.fileno())  # a kill -9 / power cut never leaves a half-written checkpoint
-    os.replace(tmp, path)
+    tmp = f"{path}.{os.getpid()}.tmp"  # two writers never share (and replace) one temp file
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())  # a kill -9 / power cut never leaves a half-written checkpoint
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _check_same_run(
+    ck: Mapping[str, Any], path: str, run_key: Mapping[str, Any] | None, n: int, bs: int, epochs: int
+) -> None:
+    """Refuse (one-line ``ValueError``) a checkpoint that another run wrote; see the module docstring."""
+    diffs: list[str] = []
+    version = ck.get("version")
+    if version != CHECKPOINT_VERSION:
+        diffs.append(f"checkpoint format {version} != {CHECKPOINT_VERSION}")
+    else:
+        if run_key is not None:
+            saved = ck.get("run_key")
+            current = json.loads(json.dumps(run_key, sort_keys=True))  # as stored: tuples -> lists
+            diffs += ["no run fingerprint in the checkpoint"] if saved is None else differences(json.loads(saved), current)
+        if not diffs and (ck["n_samples"], ck["batch_size"]) != (n, bs):
+            diffs.append(f"{ck['n_samples']} samples in batches of {ck['batch_size']} != {n} in batches of {bs}")
+        done, target = int(ck["epoch"]), int(ck["epochs"])
+        hist = ck["history"]
+        if epochs < done:
+            diffs.append(f"epochs {target} != {epochs} ({done} already complete)")
+        elif (
+            epochs > done and ck["finished"] and not hist.get("stopped_early")
+            and ck.get("best_state") is not None and hist.get("best_epoch") != done - 1
+        ):
+            diffs.append(f"epochs {target} != {epochs} (the finished run ended on restored best weights)")
+    if diffs:
+        raise ValueError(
+            f"{path} was written by another run: {', '.join(diffs)}; pass resume=False "
+            f"(ganad fit --restart) to start fresh, or another checkpoint path (--out)"
+        )
+
+
+def _announce(msg: str, verbose: bool) -> None:
+    """One line about a resume: on stderr when verbose (the CLI), else logged."""
+    if verbose:
+        print(msg, file=sys.stderr, flush=True)
+    else:
+        _log.info(msg)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -213,6 +273,7 @@ def fit_loop(
     verbose: bool = False,
     desc: str = "train",
     drop_last: bool = True,
+    run_key: Mapping[str, Any] | None = None,
 ) -> History:
     """Train for ``epochs`` epochs of ``step`` over shuffled batches of ``data``.
 
@@ -220,6 +281,9 @@ def fit_loop(
     ``load_state_dict()`` that a checkpoint must hold (nets, optimizers,
     schedulers); its ``nn.Module`` entries are the ones early stopping restores.
     A data set smaller than ``batch_size`` is trained as one batch per epoch.
+    ``run_key`` is the fingerprint of the run (:func:`ganad.run_identity.run_key`),
+    stored in the checkpoint; an existing checkpoint with another one is refused.
+    Without it only the sample count, the batch size and the epochs are checked.
     Returns the :class:`History`; raises ``TrainingDivergedError`` on a NaN/inf
     loss, naming the epoch, the step and the loss.
     """
@@ -238,17 +302,17 @@ def fit_loop(
     hist, best_state, start = History(), None, 0
     if ckpt is not None and os.path.exists(ckpt):
         ck = load_checkpoint(ckpt)
-        if (ck["n_samples"], ck["batch_size"]) != (n, bs):
-            raise ValueError(
-                f"{ckpt}: checkpoint was written for {ck['n_samples']} samples in batches of "
-                f"{ck['batch_size']}, not {n} in batches of {bs}; delete it or pass another path"
-            )
+        _check_same_run(ck, ckpt, run_key, n, bs, epochs)
         _load_states(state, ck["state"], ckpt)
         hist = History.from_dict(ck["history"])
         best_state = ck.get("best_state")
         _set_rng_state(ck["rng"], generator)
         start = hist.resumed_from = int(ck["epoch"])
-        if ck["finished"] and (hist.stopped_early or start >= epochs):
+        done = ck["finished"] and (hist.stopped_early or start >= epochs)
+        note = " (finished; nothing to train)" if done else (
+            f" (the run was started for {ck['epochs']} epochs)" if int(ck["epochs"]) != epochs else "")
+        _announce(f"{desc}: resumed from epoch {start} of {epochs}{note}: {ckpt}", verbose)
+        if done:
             return hist
 
     t_start, seconds_before = time.perf_counter(), hist.seconds
@@ -314,6 +378,8 @@ def fit_loop(
                     "version": CHECKPOINT_VERSION,
                     "epoch": epoch + 1,
                     "finished": finished,
+                    "epochs": epochs,
+                    "run_key": None if run_key is None else json.dumps(run_key, sort_keys=True),
                     "n_samples": n,
                     "batch_size": bs,
                     "state": {k: v.state_dict() for k, v in state.items()},

@@ -47,8 +47,8 @@ def as_array(X: Any, *, name: str = "X") -> Array:
             f"{name} must be a numpy array, a torch tensor or Dataset, or a folder path; "
             f"got {type(X).__name__}"
         )
-    if X.dtype == bool:
-        X = X.astype(np.uint8)
+    if X.dtype == bool:  # a mask: False/True are the ends of the [0, 1] float range
+        X = X.astype(np.float32)
     if not (np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)):
         raise ValueError(f"{name} must hold numbers; got dtype {X.dtype}")
     if X.ndim not in (2, 3, 4):
@@ -64,6 +64,63 @@ def as_array(X: Any, *, name: str = "X") -> Array:
         bad = int((~np.isfinite(X)).reshape(len(X), -1).any(axis=1).sum())
         raise ValueError(f"{name} contains NaN or infinite values (in {bad} sample(s))")
     return X
+
+
+# Float images may stray this far outside [0, 1] (rounding of a resize or a normalisation).
+FLOAT_RANGE_TOLERANCE = 1e-3
+
+
+def check_image_range(x: Array, value_range: tuple[float, float] | None = None, *, name: str = "X") -> Array:
+    """Apply the one input convention for images: uint8 in [0, 255], or float in [0, 1].
+
+    ``value_range=(lo, hi)`` states another range explicitly; the images are
+    then mapped to float32 in [0, 1] by ``(x - lo) / (hi - lo)``.  Integer
+    images of another dtype whose values lie in [0, 255] become uint8.  Any
+    other range is a ``ValueError`` that names the range found and the fix,
+    because a model fitted on uint8 images would flag every float image in
+    [0, 255] as anomalous, without a word.
+    """
+    if value_range is not None:
+        lo, hi = _check_value_range(value_range)
+        lo_x, hi_x = float(x.min()), float(x.max())
+        if lo_x < lo or hi_x > hi:
+            raise ValueError(
+                f"{name} has values in [{lo_x:g}, {hi_x:g}], outside the stated value_range ({lo:g}, {hi:g})"
+            )
+        return ((x.astype(np.float32) - np.float32(lo)) / np.float32(hi - lo)).astype(np.float32)
+    if x.dtype == np.uint8:
+        return x
+    lo_x, hi_x = float(x.min()), float(x.max())
+    if np.issubdtype(x.dtype, np.integer):
+        if lo_x >= 0 and hi_x <= 255:
+            return x.astype(np.uint8)
+        raise ValueError(
+            f"{name} holds {x.dtype} images with values in [{lo_x:g}, {hi_x:g}]; images must be uint8 in "
+            f"[0, 255] or float in [0, 1]: rescale them, or pass value_range=({lo_x:g}, {hi_x:g})"
+        )
+    tol = FLOAT_RANGE_TOLERANCE
+    if lo_x >= -tol and hi_x <= 1.0 + tol:
+        return x
+    if lo_x >= 0 and hi_x <= 255.0 + tol:
+        fix = "x / 255 (or value_range=(0, 255))"
+    elif lo_x >= -1.0 - tol and hi_x <= 1.0 + tol:
+        fix = "(x + 1) / 2 (or value_range=(-1, 1))"
+    else:
+        fix = f"rescale them to [0, 1], or pass value_range=(lo, hi) with the range they come from"
+    raise ValueError(
+        f"{name} holds float images with values in [{lo_x:g}, {hi_x:g}]; float images must be in [0, 1] "
+        f"(uint8 images in [0, 255]): use {fix}"
+    )
+
+
+def _check_value_range(value_range: Any) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"value_range must be a pair (lo, hi) of numbers; got {value_range!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+        raise ValueError(f"value_range must have finite lo < hi; got {value_range!r}")
+    return lo, hi
 
 
 def _dataset_to_array(ds: Any) -> Array:

@@ -200,10 +200,12 @@ def _load_idx_dataset(directory: Path) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 def _search_dirs(data_dir: PathLike | None, subfolder: str, env_itself: bool) -> list[Path]:
-    """Folders to search, in order: data_dir (and its subfolder), then $GANAD_DATA."""
-    dirs: list[Path] = []
+    """Folders to search: an explicit ``data_dir`` (and its subfolder) and nothing else,
+    so that a wrong path is an error, never a silent fall-back to another copy;
+    without one, $GANAD_DATA (the caller adds the system folder)."""
     if data_dir is not None:
-        dirs += [Path(data_dir), Path(data_dir) / subfolder]
+        return [Path(data_dir), Path(data_dir) / subfolder]
+    dirs: list[Path] = []
     env = os.environ.get("GANAD_DATA")
     if env:
         dirs += ([Path(env)] if env_itself else []) + [Path(env) / subfolder]
@@ -227,10 +229,13 @@ def load_fashion_mnist_arrays(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Fashion-MNIST as (x_train, y_train, x_test, y_test), images uint8 (N, 28, 28).
 
-    Looks in ``data_dir`` (and ``data_dir/fashion-mnist``), then ``$GANAD_DATA``
-    (and ``$GANAD_DATA/fashion-mnist``), then /usr/share/datasets/fashion-mnist.
+    Looks in ``data_dir`` (and ``data_dir/fashion-mnist``) only, when it is given;
+    otherwise in ``$GANAD_DATA`` (and ``$GANAD_DATA/fashion-mnist``), then
+    /usr/share/datasets/fashion-mnist.
     """
-    dirs = _search_dirs(data_dir, "fashion-mnist", env_itself=True) + [SYSTEM_FASHION_MNIST]
+    dirs = _search_dirs(data_dir, "fashion-mnist", env_itself=True)
+    if data_dir is None:
+        dirs.append(SYSTEM_FASHION_MNIST)
     hint = (
         "Install it with `apt-get install dataset-fashion-mnist`, or set GANAD_DATA to a "
         "folder holding the four files (or a fashion-mnist subfolder with them)."

@@ -48,9 +48,9 @@ on one CPU thread (AMD EPYC), 32x32x1, 64 seeds x 5 steps: ~0.3 images per
 CPU second at the default width 64, 1.8 at width 16 (``python
 benchmarks/adgan_speed.py --throughput --table``): about 3x a per-seed loop of
 ``torch.optim.Adam`` on deep copies, and 40x or more for small generators,
-where per-call overhead dominates (``--quick``).  ``fit`` also scores training images for
-``threshold_``: a seeded subset of ``threshold_images`` (default 1,000) of
-them, since scoring all would cost more than training.
+where per-call overhead dominates (``--quick``).  ``fit`` also scores the held-out
+calibration images for ``threshold_`` (at most ``threshold_images``, default
+1,000), since scoring all training images would cost more than training.
 
 The critic keeps DCGAN's BatchNorm by default (``critic_norm="batch"``), as the
 DCGAN discriminator of the WGAN code does with weight clipping; METHODS.md's
@@ -155,11 +155,14 @@ class ADGAN(TorchDetector):
         False = z-only search with the trained theta (cheaper ablation).
     search_chunk : (image, seed) pairs searched at once; None = automatic
         (about 64 MiB of per-pair parameter state).
-    threshold_images : training images scored for ``threshold_`` (a seeded
-        subset; None = all).
+    threshold_images : most held-out training images scored for ``threshold_``
+        (the calibration set; None = no cap); ``decision_scores_`` are their
+        scores, since scoring the fitted images too would double the cost.
     epochs : training epochs (default 60; see the table of measured effects).
     **common : TorchDetector's batch_size, device, checkpoint, ...
     """
+
+    score_fit_data = False  # decision_scores_ = the calibration scores (scoring is a search)
 
     def __init__(
         self,
@@ -282,9 +285,6 @@ class ADGAN(TorchDetector):
         self._check_fitted()
         x = self._validate(X, fitting=False)
         return per_image_normal(x, (self.n_seed, self.nz), self.search_seed_)
-
-    def _training_scores(self, x: np.ndarray) -> np.ndarray:
-        return self._threshold_subset_scores(x, self.threshold_images)
 
     def _score_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
         with torch.inference_mode(False):  # the search needs gradients, whatever the caller's mode

@@ -40,8 +40,8 @@ Choices the paper leaves open, and why:
 
 Cost: Gamma forward/backward passes of G and D per image.  Measured on one
 CPU thread (AMD EPYC), 32x32x1, default sizes, 16 images per call: ~0.5
-images per CPU second.  ``fit`` also scores a seeded subset of
-``threshold_images`` (default 1,000) training images for ``threshold_``.
+images per CPU second.  ``fit`` also scores the held-out calibration images
+for ``threshold_`` (at most ``threshold_images``, default 1,000).
 """
 
 from __future__ import annotations
@@ -84,11 +84,14 @@ class AnoGAN(TorchDetector):
     search_lr : Adam learning rate of the search (0.01, as in EGBAD's AnoGAN).
     search_schedule : "piecewise" (EGBAD's 1 / 0.1 / 0.05 steps at 40% and 60%
         of Gamma) or "constant".
-    threshold_images : training images scored for ``threshold_`` (a seeded
-        subset; None = all).
+    threshold_images : most held-out training images scored for ``threshold_``
+        (the calibration set; None = no cap); ``decision_scores_`` are their
+        scores, since scoring the fitted images too would double the cost.
     **common : TorchDetector's epochs, batch_size, device, ... (images per
         search batch: max(batch_size, 256)).
     """
+
+    score_fit_data = False  # decision_scores_ = the calibration scores (scoring is a search)
 
     def __init__(
         self,
@@ -189,9 +192,6 @@ class AnoGAN(TorchDetector):
         self._check_fitted()
         x = self._validate(X, fitting=False)
         return per_image_normal(x, (self.nz,), self.search_seed_)
-
-    def _training_scores(self, x: np.ndarray) -> np.ndarray:
-        return self._threshold_subset_scores(x, self.threshold_images)
 
     def _score_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
         with torch.inference_mode(False):  # the search needs gradients, whatever the caller's mode

@@ -52,8 +52,14 @@ KDE_BANDWIDTHS = tuple(2.0 ** (k / 2) for k in range(9))  # 2^0, 2^0.5, ..., 2^4
 class PCADetector(BaseDetector):
     """Flatten -> PCA(n_components) -> a scikit-learn density or boundary estimator."""
 
-    def __init__(self, n_components: int | None = 50, contamination: float = 0.1, random_state: int | None = 0):
-        super().__init__(contamination=contamination, random_state=random_state)
+    def __init__(
+        self,
+        n_components: int | None = 50,
+        contamination: float = 0.1,
+        random_state: int | None = 0,
+        value_range: tuple[float, float] | None = None,
+    ):
+        super().__init__(contamination=contamination, random_state=random_state, value_range=value_range)
         self.n_components = n_components
 
     def _check_params(self) -> None:
@@ -89,6 +95,26 @@ class PCADetector(BaseDetector):
 
     def _score_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
         return {"score": self._score_features(self._project(x))}
+
+    # --- threshold calibration by cross-fitting: these models are cheap to refit,
+    # and all training samples are fitted and calibrated on
+    min_samples = 10
+    calibration_folds = 5
+
+    def _calibration_split(self, x: np.ndarray) -> tuple[np.ndarray, None]:
+        return x, None
+
+    def _calibration_scores(self, x_fit: np.ndarray, x_cal: None) -> np.ndarray:
+        """Out-of-fold scores: each fold scored by a copy fitted (PCA included) on the
+        other folds with the hyper-parameters the full fit chose (bandwidth, gamma,
+        mixture size), so that no sample is scored by a model that saw it."""
+        folds = KFold(min(self.calibration_folds, len(x_fit)), shuffle=True, random_state=self.random_state)
+        scores = np.empty(len(x_fit))
+        for tr, te in folds.split(x_fit):
+            part = type(self)(**self.get_params())
+            part._fit_estimator(part._fit_pca(x_fit[tr]), chosen=self._chosen() or None)
+            scores[te] = part._score_features(part._project(x_fit[te]))
+        return scores
 
     def _fit_estimator(self, f: np.ndarray) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -152,8 +178,11 @@ class KDE(PCADetector):
         bandwidth: float | str = "cv",
         contamination: float = 0.1,
         random_state: int | None = 0,
+        value_range: tuple[float, float] | None = None,
     ):
-        super().__init__(n_components=n_components, contamination=contamination, random_state=random_state)
+        super().__init__(
+            n_components=n_components, contamination=contamination, random_state=random_state, value_range=value_range
+        )
         self.bandwidth = bandwidth
 
     def _select_bandwidth(self, f: np.ndarray) -> float:
@@ -214,8 +243,11 @@ class OCSVM(PCADetector):
         gamma: float | str = "evangelista",
         contamination: float = 0.1,
         random_state: int | None = 0,
+        value_range: tuple[float, float] | None = None,
     ):
-        super().__init__(n_components=n_components, contamination=contamination, random_state=random_state)
+        super().__init__(
+            n_components=n_components, contamination=contamination, random_state=random_state, value_range=value_range
+        )
         self.nu = nu
         self.gamma = gamma
 
@@ -252,8 +284,11 @@ class IForest(PCADetector):
         max_samples: int | str = "auto",
         contamination: float = 0.1,
         random_state: int | None = 0,
+        value_range: tuple[float, float] | None = None,
     ):
-        super().__init__(n_components=n_components, contamination=contamination, random_state=random_state)
+        super().__init__(
+            n_components=n_components, contamination=contamination, random_state=random_state, value_range=value_range
+        )
         self.n_estimators = n_estimators
         self.max_samples = max_samples
 
@@ -277,8 +312,11 @@ class GMM(PCADetector):
         covariance_type: str = "full",
         contamination: float = 0.1,
         random_state: int | None = 0,
+        value_range: tuple[float, float] | None = None,
     ):
-        super().__init__(n_components=n_components, contamination=contamination, random_state=random_state)
+        super().__init__(
+            n_components=n_components, contamination=contamination, random_state=random_state, value_range=value_range
+        )
         self.mixture_components = mixture_components
         self.covariance_type = covariance_type
 
@@ -287,7 +325,7 @@ class GMM(PCADetector):
 
     def _fit_estimator(self, f: np.ndarray, chosen: dict[str, Any] | None = None) -> None:
         if chosen:
-            self.estimator_ = self._make(chosen["k"]).fit(f)
+            self.estimator_ = self._make(min(chosen["k"], len(f) - 1)).fit(f)
         else:
             best = None
             for k in self.mixture_components or range(2, 21):  # the paper's 2..20

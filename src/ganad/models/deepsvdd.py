@@ -252,6 +252,9 @@ class DeepSVDD(TorchDetector):
         for g in opt.param_groups:
             g["lr"] = lr
 
+    # autoencoder pretraining ("<checkpoint>.pretrain"), then SVDD (the checkpoint path itself)
+    checkpoint_phases = (("pretrain", "pretrain_epochs"), ("", "epochs"))
+
     def _phase_loop(self, step: Any, x: np.ndarray, state: dict[str, Any], epochs: int, suffix: str) -> Any:
         """``_run_loop`` with this phase's epochs and its own checkpoint file."""
         return self._run_loop(step, x, state, epochs=epochs, suffix=suffix or None)

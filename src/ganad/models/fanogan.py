@@ -73,7 +73,6 @@ Deviations from the reference code, and why:
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 import numpy as np
@@ -228,6 +227,9 @@ class FAnoGAN(TorchDetector):
     ``score_parts``: "image", "feature", "score".
     """
 
+    # phase 1 (GAN) runs ``epochs``, phase 2 (encoder) ``encoder_epochs``: see _run_key
+    checkpoint_phases = (("gan", "epochs"), ("enc", "encoder_epochs"))
+
     def __init__(
         self,
         nz: int = 128,
@@ -292,12 +294,13 @@ class FAnoGAN(TorchDetector):
 
     # ----------------------------------------------------------- training
     def _phase(self, step: Any, x: np.ndarray, state: dict[str, Any], *, suffix: str, epochs: int, val: np.ndarray | None) -> History:
-        ckpt = f"{os.fspath(self.checkpoint)}.{suffix}" if self.checkpoint is not None else None
+        ckpt = self._checkpoint_path(suffix)
         val_loss = (lambda: self._val_loss(val)) if val is not None else None  # noqa: E731
         return fit_loop(
             step, x, self._to_input, epochs=epochs, batch_size=self.batch_size, generator=self._generator,
             state=state, checkpoint=ckpt, val_loss=val_loss, patience=self.patience if val is not None else None,
             verbose=self.verbose, desc=f"{self.name}-{suffix}",
+            run_key=None if ckpt is None else self._run_key(x, suffix),
         )
 
     def _train(self, x: np.ndarray) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import random
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
 import torch
@@ -56,6 +56,9 @@ class TorchDetector(BaseDetector):
     # Score conv nets in channels-last layout on CPU (see _scoring); False keeps
     # the default layout (the latent-search detectors never use _scoring).
     channels_last_scoring = True
+    # The training phases, in order, as (checkpoint suffix, parameter giving the
+    # phase's epochs): a phase's file is "<checkpoint>.<suffix>" ("" = the path itself).
+    checkpoint_phases: ClassVar[tuple[tuple[str, str], ...]] = (("", "epochs"),)
 
     def __init__(
         self,
@@ -64,19 +67,24 @@ class TorchDetector(BaseDetector):
         device: str = "auto",
         verbose: bool = False,
         checkpoint: str | None = None,
+        resume: bool = True,
         validation_fraction: float = 0.0,
         patience: int | None = None,
+        calibration_fraction: float = 0.1,
         contamination: float = 0.1,
         random_state: int | None = 0,
+        value_range: tuple[float, float] | None = None,
     ):
-        super().__init__(contamination=contamination, random_state=random_state)
+        super().__init__(contamination=contamination, random_state=random_state, value_range=value_range)
         self.epochs = epochs
         self.batch_size = batch_size
         self.device = device
         self.verbose = verbose
         self.checkpoint = checkpoint
+        self.resume = resume  # False: delete the checkpoint files first and train from scratch
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.calibration_fraction = calibration_fraction
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -84,8 +92,13 @@ class TorchDetector(BaseDetector):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or v < (0 if name == "epochs" else 1):
                 raise ValueError(f"{name} must be a positive integer; got {v!r}")
+        if not isinstance(self.resume, (bool, np.bool_)):
+            raise ValueError(f"resume must be True or False; got {self.resume!r}")
         if not 0.0 <= self.validation_fraction < 0.5:
             raise ValueError(f"validation_fraction must be in [0, 0.5); got {self.validation_fraction!r}")
+        f = self.calibration_fraction
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.0 <= f < 0.5:
+            raise ValueError(f"calibration_fraction must be in [0, 0.5); got {f!r}")
         if self.patience is not None and self.validation_fraction == 0.0:
             raise ValueError("early stopping (patience) needs validation_fraction > 0")
 
@@ -130,18 +143,41 @@ class TorchDetector(BaseDetector):
         """
         from ..train import fit_loop
 
+        checkpoint = self._checkpoint_path(suffix or "")
+        run_key = None if checkpoint is None else self._run_key(x, suffix or "")
         x, x_val = self._holdout(x)
         val_loss = None if x_val is None else (lambda: self._val_loss(x_val))  # noqa: E731
-        checkpoint = self.checkpoint
-        if checkpoint is not None and suffix:
-            checkpoint = f"{os.fspath(checkpoint)}.{suffix}"
         self.history_ = fit_loop(
             step, x, self._to_input, epochs=self.epochs if epochs is None else epochs, batch_size=self.batch_size,
             generator=self._generator, state={"nets": self.nets_, **state},
             checkpoint=checkpoint, val_loss=val_loss, patience=self.patience,
-            verbose=self.verbose, desc=f"{self.name}-{suffix}" if suffix else self.name,
+            verbose=self.verbose, desc=f"{self.name}-{suffix}" if suffix else self.name, run_key=run_key,
         )
         return self.history_
+
+    def _checkpoint_path(self, suffix: str) -> str | None:
+        """The checkpoint file of the phase ``suffix`` (None without ``checkpoint``)."""
+        if self.checkpoint is None:
+            return None
+        return f"{os.fspath(self.checkpoint)}.{suffix}" if suffix else os.fspath(self.checkpoint)
+
+    def _run_key(self, x: np.ndarray, suffix: str) -> dict[str, Any]:
+        """Fingerprint of this phase's run (:func:`ganad.run_identity.run_key`) on ``x``.
+
+        The epoch counts of this phase and of later ones are left out (the loop
+        checks the phase's length itself); earlier phases' counts stay in, since
+        this phase starts from their result.
+        """
+        from ..run_identity import run_key
+
+        return run_key(self, x, phase=suffix)
+
+    def _drop_checkpoints(self) -> None:
+        """``resume=False``: remove every phase's checkpoint file, so the run starts fresh."""
+        for suffix, _ in self.checkpoint_phases:
+            path = self._checkpoint_path(suffix)
+            if path is not None and os.path.isfile(path):
+                os.remove(path)
 
     def _extra_state(self) -> dict[str, Any]:
         """Fitted tensors other than the nets' weights (score normalisers, centres)."""
@@ -171,6 +207,8 @@ class TorchDetector(BaseDetector):
     # ------------------------------------------------------------- contract
     def _fit(self, x: np.ndarray) -> None:
         self.device_ = resolve_device(self.device)
+        if not self.resume:
+            self._drop_checkpoints()
         self._generator = seed_everything(self.random_state)
         self._build(self.input_shape_)
         self.nets_.to(self.device_)
@@ -219,14 +257,27 @@ class TorchDetector(BaseDetector):
                 start = stop
         return out
 
-    def _threshold_subset_scores(self, x: np.ndarray, n: int | None) -> np.ndarray:
-        """Scores of a seeded subset of at most ``n`` training images (all when None):
-        for detectors that search at test time, where scoring all training images
-        would cost more than training.  ``decision_scores_`` then has ``n`` entries."""
-        if n is None or n >= len(x):
-            return self._score(x)
+    # Neural detectors hold out a plain ``calibration_fraction`` (no minimum): on
+    # small data sets every image held out of training costs them more than a
+    # noisier quantile does.
+    calibration_min = 0
+
+    def _calibration_size(self, n: int) -> int:
+        # detectors that search at test time cap their calibration set (scoring is their cost)
+        cap = getattr(self, "threshold_images", None)
+        size = super()._calibration_size(n)
+        return size if cap is None else max(1, min(size, int(cap)))
+
+    def _calibration_split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """``calibration_fraction=0`` fits on everything and takes ``threshold_`` from
+        in-sample scores (the behaviour of most reference code; it over-flags new normals)."""
+        if self.calibration_fraction > 0:
+            return super()._calibration_split(x)
+        cap = getattr(self, "threshold_images", None)
+        if self.score_fit_data or cap is None or cap >= len(x):
+            return x, (None if self.score_fit_data else x)
         rng = np.random.default_rng([0 if self.random_state is None else int(self.random_state), 0x7405])
-        return self._score(x[np.sort(rng.choice(len(x), size=int(n), replace=False))])
+        return x, x[np.sort(rng.choice(len(x), size=int(cap), replace=False))]
 
     def _batched(self, x: np.ndarray, fn: Any) -> np.ndarray:
         """``fn(batch) -> (B,) tensor`` over ``x`` in eval mode under inference_mode."""
@@ -238,6 +289,9 @@ class TorchDetector(BaseDetector):
         return {"nets": nets, "extra": extra}
 
     def _set_state(self, state: dict[str, Any]) -> None:
+        # a loaded model is not tied to the run that trained it (files written
+        # before checkpoint/resume were left out of the saved config carry them)
+        self.checkpoint, self.resume = None, True
         self.device_ = resolve_device(self.device)
         self._build(self.input_shape_)
         self.nets_.load_state_dict(state["nets"])
