@@ -597,3 +597,18 @@ def test_read_csv_errors(tmp_path):
     p.write_text("")
     with pytest.raises(ValueError, match="empty"):
         read_csv(p)
+
+
+def test_an_explicit_data_dir_without_the_files_is_an_error_not_a_fallback(tmp_path, monkeypatch):
+    # the system copy (Debian's package) or $GANAD_DATA may hold Fashion-MNIST: an explicit
+    # folder that does not must still be an error, naming the folder
+    from ganad.cli import main
+    from ganad.data import readers
+
+    monkeypatch.setenv("GANAD_DATA", str(tmp_path))
+    monkeypatch.setattr(readers, "_has_idx_dataset", lambda d: str(d) == str(tmp_path))  # "found" only there
+    missing = tmp_path / "nowhere"
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        readers.load_fashion_mnist_arrays(missing)
+    assert readers._find_idx_dataset(readers._search_dirs(None, "fashion-mnist", True), "x", "") == tmp_path
+    assert main(["fit", "ocsvm", "--data", "fashion-mnist", "--data-dir", str(missing), "--out", str(tmp_path / "r")]) == 2

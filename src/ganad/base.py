@@ -114,9 +114,10 @@ class BaseDetector:
                 )
             x = check_image_range(as_nchw(x), self.value_range)
         elif self.input_kind == "image":
+            hint = " (one image? pass x[None])" if x.shape[0] > 1 and x.shape[1] > 1 else ""
             raise ValueError(
                 f"{self.name or type(self).__name__} works on images (N, H, W) or (N, C, H, W); "
-                f"got shape {x.shape}"
+                f"got shape {x.shape}{hint}"
             )
         if fitting:
             self.input_shape_ = tuple(int(s) for s in x.shape[1:])
@@ -317,23 +318,95 @@ class BaseDetector:
 
 
 def load(path: str | os.PathLike) -> BaseDetector:
-    """Load a detector written by ``save``; no pickled code is executed."""
-    import torch
+    """Load a detector written by ``save``; no pickled code is executed.
 
-    from .registry import get_class
+    The file is validated as a whole: every problem (a foreign or pickled file,
+    a missing or malformed field, parameters ``create`` would refuse, weights
+    that do not fit the model) is one ``ValueError`` "<path>: invalid model
+    file: <what>".
+    """
+    import torch
 
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"{path}: no such model file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt or foreign file
-        raise ValueError(f"{path}: not a ganad model file ({exc.__class__.__name__}: {exc})") from exc
+    except Exception as exc:  # corrupt, foreign, or a pickle that needs code to load
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            first = "it holds pickled Python objects, which ganad never loads"
+        raise ValueError(f"{path}: not a ganad model file ({first[:200]})") from None
     if not isinstance(payload, dict) or payload.get("format") != "ganad":
         raise ValueError(f"{path}: not a ganad model file")
-    if payload.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError(f"{path}: written by a newer ganad (format {payload['format_version']})")
-    return get_class(payload["model"])._from_payload(payload)
+    try:
+        return _from_checked_payload(payload)
+    except _InvalidModelFile as exc:
+        raise ValueError(f"{path}: invalid model file: {exc}") from None
+
+
+class _InvalidModelFile(Exception):
+    pass
+
+
+def _from_checked_payload(payload: dict[str, Any]) -> BaseDetector:
+    """Check every field of a loaded payload, then build the detector from it."""
+    import torch
+
+    from .registry import get_class
+
+    version = payload.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise _InvalidModelFile(f"format_version is {version!r}, not an integer")
+    if version > FORMAT_VERSION:
+        raise _InvalidModelFile(f"written by a newer ganad (format {version}; this one reads up to {FORMAT_VERSION})")
+    if version < 1:
+        raise _InvalidModelFile(f"unknown format_version {version}")
+    name = payload.get("model")
+    if not isinstance(name, str):
+        raise _InvalidModelFile(f"'model' is {name!r}, not a model name")
+    try:
+        cls = get_class(name)
+    except ValueError as exc:
+        raise _InvalidModelFile(str(exc)) from None
+    fields = {}
+    for key in ("config", "meta"):
+        try:
+            fields[key] = json.loads(payload[key])
+        except KeyError:
+            raise _InvalidModelFile(f"no {key!r}") from None
+        except (TypeError, ValueError):
+            raise _InvalidModelFile(f"{key!r} is not JSON") from None
+        if not isinstance(fields[key], dict):
+            raise _InvalidModelFile(f"{key!r} is a {type(fields[key]).__name__}, not a mapping")
+    config, meta = fields["config"], fields["meta"]
+    for key in RUN_ONLY_PARAMS:  # files of older versions carried them
+        config.pop(key, None)
+    unknown = sorted(set(config) - set(cls._param_names()))
+    if unknown:
+        raise _InvalidModelFile(f"{name} has no parameter(s) {unknown}")
+    for key in ("input_shape", "threshold", "score_min", "score_max"):
+        if key not in meta:
+            raise _InvalidModelFile(f"meta has no {key!r}")
+    shape = meta["input_shape"]
+    if not (isinstance(shape, list) and shape and all(isinstance(v, int) and v > 0 for v in shape)):
+        raise _InvalidModelFile(f"input_shape {shape!r} is not a list of positive sizes")
+    if not all(isinstance(meta[k], (int, float)) for k in ("threshold", "score_min", "score_max")):
+        raise _InvalidModelFile("threshold / score range are not numbers")
+    if not isinstance(payload.get("decision_scores"), torch.Tensor):
+        raise _InvalidModelFile("no decision_scores tensor")
+    if not isinstance(payload.get("state"), dict):
+        raise _InvalidModelFile("no 'state' (the fitted weights)")
+    try:
+        det = cls(**config)
+        det._check_params()
+    except (TypeError, ValueError) as exc:
+        raise _InvalidModelFile(f"parameters refused: {exc}") from None
+    try:
+        return cls._from_payload({**payload, "config": json.dumps(config)})
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
+        what = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise _InvalidModelFile(f"the state does not fit a {name} with these parameters ({what[:200]})") from None
 
 
 #: settings of one training run, not of the model: a saved model must not carry

@@ -12,6 +12,7 @@ a protocol of :mod:`ganad.data.protocols`.  Images are returned as uint8.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -41,7 +42,38 @@ def digits_arrays() -> Arrays:
     return x_tr, y_tr, x_te, y_te
 
 
+def labelled_file_arrays(path: str) -> Arrays:
+    """A labelled data set from a file, for ``ganad bench``: an ``.npz`` holding
+    ``x_train, y_train, x_test, y_test``, or ``x`` and ``y`` (split 50/50,
+    stratified, seed 0, as the digits), or a ``.csv`` whose header names a
+    ``label`` (or ``y``) column."""
+    from sklearn.model_selection import train_test_split
+
+    from .data import readers
+
+    lower = path.lower()
+    if lower.endswith(".npz"):
+        z = readers._np_load(Path(path))
+        if all(k in z for k in ("x_train", "y_train", "x_test", "y_test")):
+            return z["x_train"], z["y_train"].astype(np.int64), z["x_test"], z["y_test"].astype(np.int64)
+        x, y = readers.read_array(path)
+    elif lower.endswith(".csv"):
+        try:
+            x, y = readers.read_csv(path, label_column="label")
+        except ValueError:
+            x, y = readers.read_csv(path, label_column="y")
+    else:
+        raise ValueError(f"{path}: a benchmark needs labels; pass an .npz with x and y (or x_train, y_train, "
+                         f"x_test, y_test), or a .csv with a 'label' column")
+    if y is None:
+        raise ValueError(f"{path}: no labels (y) in this file; a benchmark needs them")
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y.astype(np.int64), test_size=0.5, stratify=y, random_state=0)
+    return x_tr, y_tr, x_te, y_te
+
+
 def _loader(name: str) -> Callable[..., Arrays]:
+    if name.lower().endswith((".npz", ".npy", ".csv")):
+        return lambda data_dir=None: labelled_file_arrays(name)
     key = name.lower().replace("_", "-")
     key = {"fmnist": "fashion-mnist", "cifar-10": "cifar10"}.get(key, key)
     if key == "digits":

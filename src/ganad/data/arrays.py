@@ -27,10 +27,10 @@ def as_array(X: Any, *, name: str = "X") -> Array:
     Raises ``ValueError`` for empty input, a wrong rank, a non-numeric dtype
     or NaN/inf values.
     """
-    if isinstance(X, (str, os.PathLike)):
-        from .readers import read_image_folder
+    if isinstance(X, (str, os.PathLike)):  # a folder of images, an .npy/.npz array or a .csv table
+        from .readers import read_any
 
-        X = read_image_folder(X)
+        X = read_any(X)[0]
     try:
         import torch
 
@@ -185,6 +185,11 @@ def check_same_layout(x: Array, fitted_shape: tuple[int, ...], *, name: str = "X
     shape = tuple(x.shape[1:])
     if shape == tuple(fitted_shape):
         return
+    if len(fitted_shape) == 3 and x.ndim == 2 and tuple(x.shape) == tuple(fitted_shape[1:]):
+        raise ValueError(
+            f"{name} has shape {tuple(x.shape)}: one {x.shape[0]}x{x.shape[1]} image? Pass x[None] "
+            f"(a batch of one); the detector takes (N, H, W) or (N, C, H, W)"
+        )
     if len(fitted_shape) == 3 and len(shape) == 3 and shape[0] != fitted_shape[0]:
         raise ValueError(
             f"{name} has {shape[0]} channel(s) but the detector was trained on "

@@ -542,6 +542,8 @@ def read_image_folder(
     mode: str | None = None,
     with_labels: bool = False,
     return_paths: bool = False,
+    skip_bad: bool = False,
+    notes: list[str] | None = None,
 ) -> Any:
     """Read all PNG/JPEG/BMP images under ``path`` (sorted, recursive) into one uint8 array.
 
@@ -551,27 +553,78 @@ def read_image_folder(
     share one size.  With ``with_labels`` the result is ``(x, y, class_names)``
     (labels from immediate subfolder names); ``return_paths`` appends the list
     of file paths: ``(x, paths)`` or ``(x, y, class_names, paths)``.
+    ``skip_bad`` leaves out files that cannot be read instead of failing on the
+    first; ``notes`` (a list) receives one line per skipped file and one for
+    any colour conversion, for the caller to show.
     """
     root = Path(path)
     if mode not in (None, "L", "RGB"):
         raise ValueError(f"mode must be None, 'L' or 'RGB'; got {mode!r}")
     hw = _resolve_size(size)
-    files = _list_images(root)
-    probes = [_probe(f) for f in files]
+    files, probes = [], []
+    for f in _list_images(root):
+        try:
+            probes.append(_probe(f))
+            files.append(f)
+        except ValueError as exc:
+            if not skip_bad:
+                raise ValueError(f"{exc} (pass --skip-bad / skip_bad=True to leave such files out)") from None
+            if notes is not None:
+                notes.append(f"skipped {exc}")
+    if not files:
+        raise ValueError(f"{root}: none of the image files could be read")
     if mode is None:
         mode = "L" if all(m in _GRAY_MODES for m, _ in probes) else "RGB"
+    if notes is not None:
+        converted = sum((m in _GRAY_MODES) != (mode == "L") for m, _ in probes)
+        if converted:
+            what = "colour images to grey" if mode == "L" else "grey images to RGB"
+            notes.append(f"converted {converted} {what} (the model was trained on {mode} images)")
     if hw is None:
         hw = _check_sizes(files, [s for _, s in probes])
     x = np.empty((len(files),) + ((3,) if mode == "RGB" else ()) + hw, dtype=np.uint8)
+    keep = np.ones(len(files), dtype=bool)
     for i, f in enumerate(files):
-        img = _load_image(f, mode, hw)
+        try:
+            img = _load_image(f, mode, hw)
+        except ValueError as exc:
+            if not skip_bad:
+                raise ValueError(f"{exc} (pass --skip-bad / skip_bad=True to leave such files out)") from None
+            keep[i] = False
+            if notes is not None:
+                notes.append(f"skipped {exc}")
+            continue
         x[i] = img.transpose(2, 0, 1) if mode == "RGB" else img
+    if not keep.all():
+        x, files = x[keep], [f for f, k in zip(files, keep) if k]
+        if not files:
+            raise ValueError(f"{root}: none of the image files could be read")
     out: tuple = (x,)
     if with_labels:
         out += _folder_labels(root, files)
     if return_paths:
         out += (files,)
     return out if len(out) > 1 else x
+
+
+def read_any(
+    path: PathLike,
+    size: int | Sequence[int] | None = None,
+    mode: str | None = None,
+    skip_bad: bool = False,
+    notes: list[str] | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """What a user points the command line at: a folder (or file) of images, an
+    ``.npy`` / ``.npz`` array, or a numeric ``.csv`` table.  Returns ``(x, names)``:
+    a name per sample (the file path relative to ``path`` for images, else the row index)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if p.is_file() and suffix in (".npy", ".npz", ".csv"):
+        x = read_array(p)[0] if suffix != ".csv" else read_csv(p)[0]
+        return x, [f"{p.name}[{i}]" for i in range(len(x))]
+    x, files = read_image_folder(p, size=size, mode=mode, return_paths=True, skip_bad=skip_bad, notes=notes)
+    base = p if p.is_dir() else p.parent
+    return x, [os.path.relpath(f, base) for f in files]
 
 
 # --------------------------------------------------------------------------- npy / npz / csv

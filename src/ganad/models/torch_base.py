@@ -50,7 +50,24 @@ def seed_everything(seed: int | None) -> torch.Generator:
 
 
 class TorchDetector(BaseDetector):
-    """Base of the neural detectors (GANs, autoencoders, Deep SVDD)."""
+    """Base of the neural detectors (GANs, autoencoders, Deep SVDD).
+
+    Parameters
+    ----------
+    epochs : training epochs (some methods set their own default).
+    batch_size : images per training step; scoring runs max(batch_size, 256) at a time.
+    device : "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
+    verbose : show progress bars (tqdm on stderr, with images/s) while training and scoring.
+    checkpoint : file the training state is saved to after every epoch; a rerun
+        resumes from it (None = no checkpoint).
+    resume : False deletes the checkpoint files first and trains from scratch.
+    validation_fraction : share of the training images held out for early
+        stopping, in [0, 0.5) (0 = none).
+    patience : stop after this many epochs without a better validation loss
+        and keep the best weights (None = never; needs validation_fraction > 0).
+    calibration_fraction : share of the training images held out of the fit to
+        calibrate ``threshold_``, in [0, 0.5) (0 = in-sample scores).
+    """
 
     input_kind = "image"
     # Score conv nets in channels-last layout on CPU (see _scoring); False keeps
@@ -96,6 +113,11 @@ class TorchDetector(BaseDetector):
             raise ValueError(f"resume must be True or False; got {self.resume!r}")
         if not 0.0 <= self.validation_fraction < 0.5:
             raise ValueError(f"validation_fraction must be in [0, 0.5); got {self.validation_fraction!r}")
+        if str(self.device) != "auto":
+            try:
+                torch.device(self.device)
+            except (RuntimeError, TypeError):
+                raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {self.device!r}") from None
         f = self.calibration_fraction
         if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.0 <= f < 0.5:
             raise ValueError(f"calibration_fraction must be in [0, 0.5); got {f!r}")
@@ -245,9 +267,12 @@ class TorchDetector(BaseDetector):
         arrays until a final concatenate made RSS grow ~8 MB per batch with the
         spectral-norm nets (ALAD fitted on 60,000 images peaked at 2.6 GB).
         """
+        from ..progress import progress
+
         out: dict[str, np.ndarray] = {}
         start = 0
-        with self._scoring() as prepare:
+        desc = f"{self.name or type(self).__name__} score"
+        with self._scoring() as prepare, progress(len(x), desc, bool(self.verbose)) as bar:
             for batch in map(prepare, self._iter_batches(x)):
                 stop = start + len(batch)
                 for k, v in fn(batch).items():
@@ -255,6 +280,7 @@ class TorchDetector(BaseDetector):
                         out[k] = np.empty(len(x), dtype=np.float32)
                     out[k][start:stop] = v.detach().float().cpu().numpy()
                 start = stop
+                bar.update(len(batch))
         return out
 
     # Neural detectors hold out a plain ``calibration_fraction`` (no minimum): on
