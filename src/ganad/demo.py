@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import datasets, metrics
-from .registry import create
+from .registry import create, get_class
 from .report import write_report
 
 # Small nets: 8x8 images, ~80 training images, seconds on a laptop CPU.
@@ -24,10 +24,14 @@ DEMO_PARAMS: dict[str, dict[str, Any]] = {
 }
 
 
-def run_demo(out: str = "demo-report", model: str = "ganomaly", normal_class: int = 0, seed: int = 0) -> dict[str, float]:
+def run_demo(
+    out: str = "demo-report", model: str = "ganomaly", normal_class: int = 0, seed: int = 0, verbose: bool = False
+) -> dict[str, float]:
+    """``verbose``: progress bars while training and scoring (neural models)."""
     split = datasets.digits(protocol="one-class", normal_class=normal_class, random_state=seed)
     print(f"digits, one-class: digit {normal_class} is normal; {split}")
-    det = create(model, random_state=seed, **DEMO_PARAMS.get(model, {}))
+    extra = {"verbose": True} if verbose and "verbose" in get_class(model)._param_names() else {}
+    det = create(model, random_state=seed, **DEMO_PARAMS.get(model, {}), **extra)
     t0 = time.perf_counter()
     det.fit(split.train.x)
     fit_s = time.perf_counter() - t0

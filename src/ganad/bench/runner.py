@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import metrics
 from ..datasets import make_split
+from ..progress import progress as progress_bar
 from . import configs
 from .selection import select_on_validation
 from .store import ResultStore, store_path
@@ -97,8 +98,11 @@ class Cell:
         return {"params": self.params, "grid": configs.grid_for(self.model)}
 
 
-def run_cell(cell: Cell) -> dict[str, Any]:
-    """Fit and score one cell; return its record (not yet stored)."""
+def run_cell(cell: Cell, *, progress: bool = False) -> dict[str, Any]:
+    """Fit and score one cell; return its record (not yet stored).
+
+    ``progress``: show the detector's scoring bar (images/s) on the test split.
+    """
     import torch
 
     split = make_split(
@@ -110,6 +114,9 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     t0 = time.perf_counter()
     det, chosen, trials = select_on_validation(cell.model, params, configs.grid_for(cell.model), split)
     fit_seconds = time.perf_counter() - t0
+    verbose = getattr(det, "verbose", None)
+    if progress and verbose is not None:
+        det.verbose = True  # scoring only (the record does not hold it): a search over 10,000 images takes hours
     t1 = time.perf_counter()
     scores = det.decision_function(split.test.x)
     score_seconds = time.perf_counter() - t1
@@ -120,6 +127,8 @@ def run_cell(cell: Cell) -> dict[str, Any]:
         part_auroc = {
             k: metrics.roc_auc(split.test.y, v) for k, v in parts.items() if k != "score" and np.isfinite(v).all()
         }
+    if verbose is not None:
+        det.verbose = verbose
     history = getattr(det, "history_", None)
     return {
         **cell.key_record(),
@@ -164,23 +173,24 @@ def run_bench(
             continue
         todo.append((cell, store))
     log(f"{len(cells) - len(todo)} of {len(cells)} cells already stored; running {len(todo)}")
-    iterator: Any = todo
-    if progress and todo:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(todo, desc="bench", unit="cell")
-    for cell, store in iterator:
-        if store.has(cell.key_record()):  # another process sharing the store ran it meanwhile
-            log(f"{cell.model} {cell.dataset} {cell.protocol} class {cell.klass} seed {cell.seed}: stored meanwhile, skipped")
-            continue
-        rec = run_cell(cell)
-        store.append(rec)
-        new.append(rec)
-        log(
-            f"{cell.model} {cell.dataset} {cell.protocol} class {cell.klass} seed {cell.seed}: "
-            f"AUROC {rec['auroc']:.4f} AUPRC {rec['auprc']:.4f} fit {rec['fit_seconds']:.1f}s "
-            f"score {rec['score_seconds']:.1f}s selected {json.dumps(rec['selected'])}"
-        )
+    # one bar over the cells (cell/s), its postfix the last cell's test-scoring rate (img/s);
+    # each cell's scoring shows its own img/s bar under it while it runs
+    with progress_bar(len(todo), "bench", progress and bool(todo), unit="cell", leave=True) as bar:
+        for cell, store in todo:
+            if store.has(cell.key_record()):  # another process sharing the store ran it meanwhile
+                log(f"{cell.model} {cell.dataset} {cell.protocol} class {cell.klass} seed {cell.seed}: stored meanwhile, skipped")
+                bar.update(1)
+                continue
+            rec = run_cell(cell, progress=True) if progress else run_cell(cell)
+            store.append(rec)
+            new.append(rec)
+            log(
+                f"{cell.model} {cell.dataset} {cell.protocol} class {cell.klass} seed {cell.seed}: "
+                f"AUROC {rec['auroc']:.4f} AUPRC {rec['auprc']:.4f} fit {rec['fit_seconds']:.1f}s "
+                f"score {rec['score_seconds']:.1f}s selected {json.dumps(rec['selected'])}"
+            )
+            bar.set_postfix(score=f"{rec['score_images_per_second']:.1f} img/s", refresh=False)
+            bar.update(1)
     return new
 
 

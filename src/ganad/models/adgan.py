@@ -113,6 +113,7 @@ import torch
 
 from ..latent_search import adgan_search, per_image_normal, search_seed
 from ..losses import clip_weights, d_loss_wgan, g_loss_wgan, gradient_penalty
+from ..progress import progress
 from ..nets.dcgan import DCGANDecoder, DCGANEncoder
 from ..nets.init import init_dcgan
 from ..registry import register
@@ -296,25 +297,27 @@ class ADGAN(TorchDetector):
         const = 0.5 * self.nz * math.log(2 * math.pi)
         parts: dict[str, list[np.ndarray]] = {}
         bs = max(1, min(256, 65536 // self.n_seed))
-        for i in range(0, len(x), bs):
-            rows = x[i : i + bs]
-            xb = self._to_input(rows)
-            z0 = per_image_normal(rows, (self.n_seed, self.nz), self.search_seed_).to(self.device_)
-            res = adgan_search(
-                g, xb, z0, steps=int(self.k), lr_z=self.lr_z, lr_theta=self.lr_theta,
-                betas=(self.search_beta1, self.search_beta2), adapt_generator=bool(self.adapt_generator),
-                chunk_size=self.search_chunk,
-            )
-            with torch.no_grad():
-                rec = res.loss.mean(1)
-                batch = {
-                    "reconstruction": rec,
-                    "prior_nll": 0.5 * res.z.pow(2).sum(2).mean(1) + const,
-                    "critic": -d(xb).flatten(),
-                    "score": rec,
-                }
-            for k, v in batch.items():
-                parts.setdefault(k, []).append(v.detach().float().cpu().numpy())
+        with progress(len(x), f"{self.name} search", bool(self.verbose)) as bar:
+            for i in range(0, len(x), bs):
+                rows = x[i : i + bs]
+                xb = self._to_input(rows)
+                z0 = per_image_normal(rows, (self.n_seed, self.nz), self.search_seed_).to(self.device_)
+                res = adgan_search(
+                    g, xb, z0, steps=int(self.k), lr_z=self.lr_z, lr_theta=self.lr_theta,
+                    betas=(self.search_beta1, self.search_beta2), adapt_generator=bool(self.adapt_generator),
+                    chunk_size=self.search_chunk,
+                )
+                with torch.no_grad():
+                    rec = res.loss.mean(1)
+                    batch = {
+                        "reconstruction": rec,
+                        "prior_nll": 0.5 * res.z.pow(2).sum(2).mean(1) + const,
+                        "critic": -d(xb).flatten(),
+                        "score": rec,
+                    }
+                for k, v in batch.items():
+                    parts.setdefault(k, []).append(v.detach().float().cpu().numpy())
+                bar.update(len(rows))
         return {k: np.concatenate(v) for k, v in parts.items()}
 
     # --------------------------------------------------------------- state

@@ -46,12 +46,13 @@ for ``threshold_`` (at most ``threshold_images``, default 1,000).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from ..latent_search import per_image_normal, piecewise_lr, search_latent, search_seed
+from ..progress import progress
 from ..losses import d_loss_bce, g_loss_bce
 from ..nets.dcgan import DCGANDecoder, DCGANEncoder
 from ..nets.init import init_dcgan
@@ -172,12 +173,17 @@ class AnoGAN(TorchDetector):
         feature = (f_x - d.features(x_hat)).abs().flatten(1).sum(1)
         return residual, feature
 
-    def _search_batch(self, xb: torch.Tensor, z0: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _search_batch(
+        self, xb: torch.Tensor, z0: torch.Tensor, on_step: Callable[[], None] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The search for one batch; ``on_step()`` is called once per search step (progress)."""
         lam = float(self.lam)
         with torch.no_grad():
             f_x = self.nets_["d"].features(xb)
 
         def objective(z: torch.Tensor) -> torch.Tensor:
+            if on_step is not None:
+                on_step()
             residual, feature = self._terms(xb, f_x, z)
             return (1.0 - lam) * residual + lam * feature
 
@@ -200,12 +206,25 @@ class AnoGAN(TorchDetector):
     def _search_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
         parts: dict[str, list[np.ndarray]] = {}
         bs = max(self.batch_size, 256)
+        steps = max(int(self.search_steps), 1)
         self.nets_.eval()
-        for i in range(0, len(x), bs):
-            rows = x[i : i + bs]
-            z0 = per_image_normal(rows, (self.nz,), self.search_seed_).to(self.device_)
-            for k, v in self._search_batch(self._to_input(rows), z0).items():
-                parts.setdefault(k, []).append(v.detach().float().cpu().numpy())
+        with progress(len(x), f"{self.name} search", bool(self.verbose)) as bar:
+            for i in range(0, len(x), bs):
+                rows = x[i : i + bs]
+                # the bar advances with the search steps: after t of the batch's steps it
+                # counts t/steps of its images, so a batch of slow searches still shows a rate
+                done = [0, 0]  # steps taken, images counted
+
+                def on_step(n: int = len(rows), done: list[int] = done) -> None:
+                    done[0] += 1
+                    k = min(n, n * done[0] // steps)
+                    bar.update(k - done[1])
+                    done[1] = k
+
+                z0 = per_image_normal(rows, (self.nz,), self.search_seed_).to(self.device_)
+                for k, v in self._search_batch(self._to_input(rows), z0, on_step).items():
+                    parts.setdefault(k, []).append(v.detach().float().cpu().numpy())
+                bar.update(len(rows) - done[1])
         return {k: np.concatenate(v) for k, v in parts.items()}
 
     # --------------------------------------------------------------- state
