@@ -39,6 +39,7 @@ submodule may stay in eval mode); the loop only switches them to eval for
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -47,7 +48,7 @@ import random
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, ContextManager, Mapping
 
 import numpy as np
 import torch
@@ -258,6 +259,127 @@ class _EvalMode:
                 m.training = training
 
 
+@dataclass
+class _Run:
+    """What one :func:`fit_loop` call works on; the small functions below share it."""
+
+    step: StepFn
+    data: np.ndarray
+    to_input: Callable[[np.ndarray], torch.Tensor]
+    epochs: int
+    bs: int
+    steps: int
+    generator: torch.Generator
+    state: Mapping[str, Any]
+    modules: dict[str, nn.Module]
+    ckpt: str | None
+    run_key: Mapping[str, Any] | None
+    desc: str
+    verbose: bool
+    step_context: Callable[[], ContextManager[Any]]
+    hist: History = field(default_factory=History)
+    best_state: dict[str, Any] | None = None
+
+
+def _resume(run: _Run) -> tuple[int, bool]:
+    """Load the run's checkpoint when there is one: (first epoch to train, nothing left to train)."""
+    if run.ckpt is None or not os.path.exists(run.ckpt):
+        return 0, False
+    ck = load_checkpoint(run.ckpt)
+    _check_same_run(ck, run.ckpt, run.run_key, len(run.data), run.bs, run.epochs)
+    _load_states(run.state, ck["state"], run.ckpt)
+    run.hist = History.from_dict(ck["history"])
+    run.best_state = ck.get("best_state")
+    _set_rng_state(ck["rng"], run.generator)
+    start = run.hist.resumed_from = int(ck["epoch"])
+    done = bool(ck["finished"] and (run.hist.stopped_early or start >= run.epochs))
+    note = " (finished; nothing to train)" if done else (
+        f" (the run was started for {ck['epochs']} epochs)" if int(ck["epochs"]) != run.epochs else "")
+    _announce(f"{run.desc}: resumed from epoch {start} of {run.epochs}{note}: {run.ckpt}", run.verbose)
+    return start, done
+
+
+def _train_epoch(run: _Run, epoch: int) -> None:
+    """One pass of ``step`` over a fresh shuffle; per-epoch mean losses go to the history."""
+    n, bs, steps, hist = len(run.data), run.bs, run.steps, run.hist
+    perm = torch.randperm(n, generator=run.generator).numpy()
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    bar = _epoch_bar(run, epoch)
+    try:
+        for i in range(steps):
+            t0 = time.perf_counter()
+            idx = perm[i * bs : (i + 1) * bs]
+            with run.step_context():
+                losses = _floats(run.step(run.to_input(run.data[idx]), epoch * steps + i))
+            hist.train_seconds += time.perf_counter() - t0
+            hist.images += len(idx)
+            for name, v in losses.items():
+                if not math.isfinite(v):
+                    raise TrainingDivergedError(
+                        f"{run.desc}: loss {name!r} became {v} at epoch {epoch + 1}/{run.epochs}, step "
+                        f"{i + 1}/{steps} (global step {epoch * steps + i}); lower the learning rate "
+                        f"or check the input scaling"
+                    )
+                sums[name] = sums.get(name, 0.0) + v
+                counts[name] = counts.get(name, 0) + 1
+            if bar is not None:
+                bar.set_postfix({k: f"{sums[k] / counts[k]:.4g}" for k in sums}, refresh=False)
+                bar.update()
+    finally:
+        if bar is not None:
+            bar.close()
+    for name in [*hist.losses, *(k for k in sums if k not in hist.losses)]:  # one entry per epoch
+        hist.losses.setdefault(name, [math.nan] * epoch)
+        hist.losses[name].append(sums[name] / counts[name] if name in sums else math.nan)
+
+
+def _epoch_bar(run: _Run, epoch: int) -> Any:
+    if not run.verbose:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=run.steps, desc=f"{run.desc} {epoch + 1}/{run.epochs}", leave=False, dynamic_ncols=True)
+
+
+def _validate(run: _Run, epoch: int, val_loss: Callable[[], float], patience: int | None) -> None:
+    """Record the normal-only validation loss; keep the best weights; flag an early stop."""
+    hist = run.hist
+    with _EvalMode(run.modules), torch.no_grad():
+        v = float(val_loss())
+    if not math.isfinite(v):
+        raise TrainingDivergedError(f"{run.desc}: val_loss became {v} after epoch {epoch + 1}/{run.epochs}")
+    hist.val_losses.append(v)
+    if hist.best_epoch is None or v < hist.val_losses[hist.best_epoch]:
+        hist.best_epoch = epoch
+        if patience is not None:
+            run.best_state = _module_copy(run.modules)
+    elif patience is not None and epoch - hist.best_epoch >= patience:
+        hist.stopped_early = True
+
+
+def _write_checkpoint(run: _Run, epoch: int, finished: bool) -> None:
+    """Everything a resume needs, after epoch ``epoch`` (0-based) is complete."""
+    assert run.ckpt is not None
+    _save_checkpoint(
+        run.ckpt,
+        {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "epoch": epoch + 1,
+            "finished": finished,
+            "epochs": run.epochs,
+            "run_key": None if run.run_key is None else json.dumps(run.run_key, sort_keys=True),
+            "n_samples": len(run.data),
+            "batch_size": run.bs,
+            "state": {k: v.state_dict() for k, v in run.state.items()},
+            "best_state": run.best_state,
+            "history": run.hist.to_dict(),
+            "rng": _rng_state(run.generator),
+        },
+    )
+
+
 def fit_loop(
     step: StepFn,
     data: np.ndarray,
@@ -274,6 +396,7 @@ def fit_loop(
     desc: str = "train",
     drop_last: bool = True,
     run_key: Mapping[str, Any] | None = None,
+    step_context: Callable[[], ContextManager[Any]] | None = None,
 ) -> History:
     """Train for ``epochs`` epochs of ``step`` over shuffled batches of ``data``.
 
@@ -284,8 +407,10 @@ def fit_loop(
     ``run_key`` is the fingerprint of the run (:func:`ganad.run_identity.run_key`),
     stored in the checkpoint; an existing checkpoint with another one is refused.
     Without it only the sample count, the batch size and the epochs are checked.
-    Returns the :class:`History`; raises ``TrainingDivergedError`` on a NaN/inf
-    loss, naming the epoch, the step and the loss.
+    ``step_context`` is entered around every step (the engine's precision:
+    autocast is entered and left per step, so no cast weight outlives an
+    optimiser update).  Returns the :class:`History`; raises
+    ``TrainingDivergedError`` on a NaN/inf loss, naming the epoch, the step and the loss.
     """
     n = len(data)
     if n == 0:
@@ -295,99 +420,30 @@ def fit_loop(
     if patience is not None and (val_loss is None or patience < 1):
         raise ValueError("patience needs a val_loss and must be >= 1")
     bs = min(batch_size, n)
-    steps = n // bs if drop_last else math.ceil(n / bs)
-    ckpt = os.fspath(checkpoint) if checkpoint is not None else None
-    modules = {k: v for k, v in state.items() if isinstance(v, nn.Module)}
-
-    hist, best_state, start = History(), None, 0
-    if ckpt is not None and os.path.exists(ckpt):
-        ck = load_checkpoint(ckpt)
-        _check_same_run(ck, ckpt, run_key, n, bs, epochs)
-        _load_states(state, ck["state"], ckpt)
-        hist = History.from_dict(ck["history"])
-        best_state = ck.get("best_state")
-        _set_rng_state(ck["rng"], generator)
-        start = hist.resumed_from = int(ck["epoch"])
-        done = ck["finished"] and (hist.stopped_early or start >= epochs)
-        note = " (finished; nothing to train)" if done else (
-            f" (the run was started for {ck['epochs']} epochs)" if int(ck["epochs"]) != epochs else "")
-        _announce(f"{desc}: resumed from epoch {start} of {epochs}{note}: {ckpt}", verbose)
-        if done:
-            return hist
-
+    run = _Run(
+        step=step, data=data, to_input=to_input, epochs=epochs, bs=bs,
+        steps=n // bs if drop_last else math.ceil(n / bs), generator=generator, state=state,
+        modules={k: v for k, v in state.items() if isinstance(v, nn.Module)},
+        ckpt=os.fspath(checkpoint) if checkpoint is not None else None, run_key=run_key, desc=desc,
+        verbose=verbose, step_context=step_context or contextlib.nullcontext,
+    )
+    start, done = _resume(run)
+    if done:
+        return run.hist
+    hist = run.hist
     t_start, seconds_before = time.perf_counter(), hist.seconds
     for epoch in range(start, epochs):
-        perm = torch.randperm(n, generator=generator).numpy()
-        sums: dict[str, float] = {}
-        counts: dict[str, int] = {}
-        bar = None
-        if verbose:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=steps, desc=f"{desc} {epoch + 1}/{epochs}", leave=False, dynamic_ncols=True)
-        for i in range(steps):
-            t0 = time.perf_counter()
-            idx = perm[i * bs : (i + 1) * bs]
-            losses = _floats(step(to_input(data[idx]), epoch * steps + i))
-            hist.train_seconds += time.perf_counter() - t0
-            hist.images += len(idx)
-            for name, v in losses.items():
-                if not math.isfinite(v):
-                    if bar is not None:
-                        bar.close()
-                    raise TrainingDivergedError(
-                        f"{desc}: loss {name!r} became {v} at epoch {epoch + 1}/{epochs}, step "
-                        f"{i + 1}/{steps} (global step {epoch * steps + i}); lower the learning rate "
-                        f"or check the input scaling"
-                    )
-                sums[name] = sums.get(name, 0.0) + v
-                counts[name] = counts.get(name, 0) + 1
-            if bar is not None:
-                bar.set_postfix({k: f"{sums[k] / counts[k]:.4g}" for k in sums}, refresh=False)
-                bar.update()
-        if bar is not None:
-            bar.close()
-        for name in [*hist.losses, *(k for k in sums if k not in hist.losses)]:  # one entry per epoch
-            hist.losses.setdefault(name, [math.nan] * epoch)
-            hist.losses[name].append(sums[name] / counts[name] if name in sums else math.nan)
-
+        _train_epoch(run, epoch)
         if val_loss is not None:
-            with _EvalMode(modules), torch.no_grad():
-                v = float(val_loss())
-            if not math.isfinite(v):
-                raise TrainingDivergedError(f"{desc}: val_loss became {v} after epoch {epoch + 1}/{epochs}")
-            hist.val_losses.append(v)
-            if hist.best_epoch is None or v < hist.val_losses[hist.best_epoch]:
-                hist.best_epoch = epoch
-                if patience is not None:
-                    best_state = _module_copy(modules)
-            elif patience is not None and epoch - hist.best_epoch >= patience:
-                hist.stopped_early = True
-
+            _validate(run, epoch, val_loss, patience)
         hist.epochs_run = epoch + 1
         hist.seconds = seconds_before + time.perf_counter() - t_start
         hist.images_per_second = hist.images / max(hist.train_seconds, 1e-12)
         finished = hist.stopped_early or epoch + 1 >= epochs
-        if finished and best_state is not None and hist.best_epoch != epoch:
-            _load_states(modules, best_state, "best weights")
-        if ckpt is not None:
-            _save_checkpoint(
-                ckpt,
-                {
-                    "format": CHECKPOINT_FORMAT,
-                    "version": CHECKPOINT_VERSION,
-                    "epoch": epoch + 1,
-                    "finished": finished,
-                    "epochs": epochs,
-                    "run_key": None if run_key is None else json.dumps(run_key, sort_keys=True),
-                    "n_samples": n,
-                    "batch_size": bs,
-                    "state": {k: v.state_dict() for k, v in state.items()},
-                    "best_state": best_state,
-                    "history": hist.to_dict(),
-                    "rng": _rng_state(generator),
-                },
-            )
+        if finished and run.best_state is not None and hist.best_epoch != epoch:
+            _load_states(run.modules, run.best_state, "best weights")
+        if run.ckpt is not None:
+            _write_checkpoint(run, epoch, finished)
         if hist.stopped_early:
             break
     return hist
