@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # AnoGAN with the real per-image latent search beside PyOD 2.1's AnoGAN (an MLP,
-# no search at test time; ../shared/peers/results/pyod.jsonl: AUROC 0.608 on
+# no search at test time; measured by the peer harness: AUROC 0.608 on
 # class 0 after 621 s of fitting), Fashion-MNIST one-class, class 0, all
 # 10,000 test images, 2 threads, on an otherwise idle machine.  Stored in the
 # result store like every cell; fit_seconds + score_seconds is the total time.

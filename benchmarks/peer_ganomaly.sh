@@ -2,13 +2,14 @@
 # GANomaly beside anomalib 2.7's at the same budgets, in one run, on an otherwise
 # idle machine (both use 2 threads): Fashion-MNIST one-class, class 0.
 #   bash benchmarks/peer_ganomaly.sh > benchmarks/logs/peer-ganomaly.log 2>&1
-# anomalib: 1 epoch (~30 s of fitting) and 20 epochs (~594 s), with the peers
-# harness (../shared/peers, read-only; its set-up builds /tmp/anomalib-venv).
+# anomalib: 1 epoch (~30 s of fitting) and 20 epochs (~594 s), with a peer
+# harness kept outside this repository (PEERS=<its folder>; its set-up builds
+# /tmp/anomalib-venv).
 # Ours: the benchmark's GANomaly (width 32) at 2 epochs (the ~30 s budget) and
 # 5 epochs (the stored one-class configuration), stored in the result store.
 set -eu
 cd "$(dirname "$0")/.."
-PEERS=../shared/peers
+PEERS=${PEERS:?set PEERS to the folder of the peer harness (setup_anomalib.sh)}
 mkdir -p benchmarks/peers benchmarks/logs
 bash "$PEERS/setup_anomalib.sh"
 for e in 1 20; do

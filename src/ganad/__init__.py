@@ -29,6 +29,6 @@ __all__ = [
 def __getattr__(name: str):  # lazy: `ganad.datasets`, `ganad.metrics` without import cost
     import importlib
 
-    if name in ("datasets", "metrics", "data", "models", "report", "bench", "nets", "losses", "train", "scores"):
+    if name in ("datasets", "metrics", "data", "models", "report", "bench", "nets", "losses", "train"):
         return importlib.import_module(f"ganad.{name}")
     raise AttributeError(f"module 'ganad' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""The detector contract every ganad model keeps (DESIGN.md; PyOD's API).
+"""The detector contract every ganad model keeps (modelled on PyOD's API).
 
 A subclass implements three hooks:
 

@@ -164,7 +164,7 @@ def eval_mode(*modules: nn.Module) -> Iterator[None]:
 
 # ------------------------------------------------------------------ AnoGAN
 def piecewise_lr(lr: float, steps: int) -> Callable[[int], float]:
-    """The z-search schedule of the EGBAD AnoGAN baseline (METHODS.md 1a), scaled to ``steps``:
+    """The z-search schedule of the EGBAD authors' AnoGAN baseline (``gan/run_mnist.py``), scaled to ``steps``:
     ``lr`` for the first 40% of the steps, ``lr/10`` up to 60%, ``lr/20`` after
     (0.01 / 1e-3 / 5e-4 at steps 0-199 / 200-299 / 300-499 of 500)."""
 

@@ -101,8 +101,13 @@ def gradient_penalty(
     so its per-sample gradient norms are not the ones the penalty assumes.
     """
     tup = not isinstance(real, torch.Tensor)
-    reals = list(real) if tup else [real]
-    fakes = list(fake) if tup else [fake]
+    reals = [t.float() for t in (list(real) if tup else [real])]
+    fakes = [t.float() for t in (list(fake) if tup else [fake])]
+    if torch.is_autocast_enabled(reals[0].device.type):
+        # the penalty's double backward stays in fp32: a bf16 gradient norm is off by ~1e-2,
+        # which the (norm - 1)^2 term squares into the critic's loss
+        with torch.autocast(reals[0].device.type, enabled=False):
+            return gradient_penalty(critic, reals if tup else reals[0], fakes if tup else fakes[0], weight, generator)
     if len(reals) != len(fakes):
         raise ValueError(f"real has {len(reals)} inputs but fake has {len(fakes)}")
     n = len(reals[0])

@@ -18,9 +18,9 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
     "gmm": {"n_components": PCA_DIMS},
     "iforest": {"n_components": [None, *PCA_DIMS]},
     # The survey's Table 1 scores of one fitted model and the weight of the
-    # discriminator term (score-only: one fit).  With lam = 0.1 the pixel
-    # residual (a sum over 1,024 pixels) drowns the discriminator term (a
-    # single BCE): class 0, 3 epochs, residual 0.48 vs ce_real 0.94 (stored).
+    # discriminator term (score-only: one fit); at lam = 0.1 the pixel residual
+    # (a sum over all pixels) drowns the discriminator term (a single BCE).
+    # Measured: benchmarks/README.md, section EGBAD.
     "egbad": {"score_method": ["fm", "ce", "ce_real"], "lam": [0.1, 0.5, 0.9, 1.0]},
     # Plain or per-pixel standardised reconstruction error (score-only: one fit).
     "dcae": {"score": ["mse", "standardized"]},
@@ -28,8 +28,8 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
     # Skip-GANomaly's G input: clean, or + N(0, 1) noise during training, the
     # reference code's own ``set_input(noise=True)`` path (never switched on there).
     # The U-Net's outermost skip lets a clean-trained G copy anomalies nearly as
-    # well as normals; validation AUROC, classes 8/6/0 (benchmarks/probes/skip.jsonl):
-    # 0.546/0.600/0.776 clean vs 0.572/0.767/0.887 with noise.  Two fits per class.
+    # well as normals.  Two fits per class.  Measured: benchmarks/README.md,
+    # section Skip-GANomaly.
     "skipganomaly": {"noise_std": [0.0, 1.0]},
 }
 
@@ -39,24 +39,23 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
 # stored record carries the parameters it ran with, so a run with the papers'
 # budgets (e.g. on a GPU: ``--param deepsvdd.epochs=150``) is a separate cell.
 PARAMS: dict[str, dict[str, Any]] = {
-    # Code size 16 (defaults 64 and 32): higher validation AUROC on Fashion-MNIST
-    # classes 0 and 8 (DCAE 0.909 vs 0.899 and 0.884 vs 0.859 for nz 8; VAE 0.876 vs 0.866 for nz 32 on class 8).
+    # Code size 16 (defaults 64 and 32): higher validation AUROC than the other
+    # sizes tried (benchmarks/README.md, sections DCAE and VAE).
     "dcae": {"epochs": 10, "nz": 16},
     "vae": {"epochs": 15, "nz": 16},
     "deepsvdd": {"pretrain_epochs": 15, "pretrain_lr_milestones": [10], "epochs": 15, "lr_milestones": [10]},
     # GANs: DCGAN width 32 instead of 64 (about 3x cheaper) and a few epochs.
     "ganomaly": {"width": 32, "epochs": 5},
     "skipganomaly": {"width": 32, "epochs": 3},
-    # BiGAN training swings from epoch to epoch (ALAD class 0: AUROC 0.84 after 2
-    # epochs in an unstored probe, 0.44 after 4, stored): 10% of the normal training
-    # images are held out and the epoch with their lowest reconstruction error is
-    # kept (normal data only).
+    # BiGAN training swings from epoch to epoch (benchmarks/README.md, section
+    # ALAD): 10% of the normal training images are held out and the epoch with
+    # their lowest reconstruction error is kept (normal data only).
     "alad": {"width": 32, "epochs": 4, "validation_fraction": 0.1, "patience": 4},
-    # EGBAD's reference lr 1e-5 learns next to nothing in 3 epochs (class 0:
-    # AUROC 0.60 after 2 epochs, an unstored probe); 2e-4 is the DCGAN/ALAD rate.
+    # EGBAD's reference lr 1e-5 learns next to nothing in 3 epochs
+    # (benchmarks/README.md, section EGBAD); 2e-4 is the DCGAN/ALAD rate.
     "egbad": {"lr": 2e-4, "epochs": 3, "validation_fraction": 0.1, "patience": 3},
-    # 3 epochs (255 AdamW steps at lr 1e-4) left the autoencoder untrained for 2
-    # of 3 seeds on class 0 (AUROC 0.53, 0.55 vs 0.90; stored): 10 epochs.
+    # 3 epochs left the autoencoder untrained for 2 of 3 seeds
+    # (benchmarks/README.md, section GAAE): 10 epochs.
     "gaae": {"epochs": 10},
     # f-AnoGAN's residual nets at full resolution cost ~10x a DCGAN step: width 16, one epoch per phase.
     "fanogan": {"width": 16, "epochs": 1},

@@ -1,6 +1,6 @@
 """Turn whatever a user passes as ``X`` into one validated numpy array.
 
-Accepted inputs (DESIGN.md, "The contract"):
+Accepted inputs (the input side of the detector contract, :mod:`ganad.base`):
 
 * numpy arrays or torch tensors shaped (N, H, W), (N, C, H, W) or (N, D);
 * a ``torch.utils.data.Dataset`` whose items are images or ``(image, label)``;

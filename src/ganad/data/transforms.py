@@ -17,7 +17,8 @@ from .arrays import as_nchw, to_unit_float
 def model_size(h: int, w: int) -> int:
     """Side the nets work at: the next power of two >= max(h, w), at least 8.
 
-    28x28 MNIST-like images are zero-padded to 32x32 (METHODS.md section 9.5).
+    28x28 MNIST-like images are zero-padded to 32x32, as the nets that halve
+    the side per layer need a power of two.
     """
     side = max(h, w, 8)
     return 1 << (side - 1).bit_length()

@@ -1,14 +1,14 @@
 """ADGAN (Deecke et al., ECML-PKDD 2018): score an image by how hard it is to generate.
 
-Training (paper section 4.2; METHODS.md 2): a DCGAN-architecture generator
+Training (paper section 4.2): a DCGAN-architecture generator
 trained with the WGAN objective (paper eq. 2), z ~ N(0, I) of dimension 256
-("following [34] we set d' = 256").  The paper gives no training optimiser
+("Following [34] we set the dimensionality of the latent space to d' = 256").  The paper gives no training optimiser
 or Lipschitz method; it restricts the critic to 1-Lipschitz functions and
 cites only the original WGAN [2] (not WGAN-GP), so [2]'s Algorithm 1 is used:
 weight clipping to [-``clip``, ``clip``] = [-0.01, 0.01] after every critic
 step, RMSprop for both nets, ``n_critic`` = 5 critic steps per generator
 step, batch 64 (``batch_size``).  Deviation: RMSprop's learning rate is 5e-4,
-not [2]'s 5e-5, chosen on the validation split (table below): at 5e-5, 60
+not [2]'s 5e-5, chosen on the validation split: at 5e-5, 60
 epochs (~1,000 generator steps) leave the generator far from trained (measured
 at width 16; the default width 64 was not measured on a CPU).  (The paper's
 5e-5, footnote 9, is the *test-time* theta step, "the default learning rate
@@ -32,8 +32,8 @@ Scoring (Algorithm 1), per test image x:
 The paper gives no betas for the theta updates; the z betas are used for both
 (one Adam over z and theta, as one optimiser with two parameter groups would).
 ``adapt_generator=False`` keeps theta fixed (a z-only search: the ablation of
-"allowing a small amount of flexibility to the parametrisation", and much
-cheaper, since no parameter copies are needed).
+section 3.1's "small amount of flexibility to the parametrization of the
+generator", and much cheaper, since no parameter copies are needed).
 
 Implementation: all (image, seed) pairs of a chunk are searched at once with
 private, batched parameter copies and a vectorised Adam
@@ -53,52 +53,15 @@ calibration images for ``threshold_`` (at most ``threshold_images``, default
 1,000), since scoring all training images would cost more than training.
 
 The critic keeps DCGAN's BatchNorm by default (``critic_norm="batch"``), as the
-DCGAN discriminator of the WGAN code does with weight clipping; METHODS.md's
-"no BN" applies to WGAN-GP critics ("layer" or "none" are available).
+DCGAN discriminator of the WGAN code does with weight clipping; a WGAN-GP
+critic should not use BatchNorm, since the penalty needs per-sample gradients
+("layer" or "none" are available).
 
-Measured effects of the knobs (Fashion-MNIST class 0, width 16, AUROC on 300
-images of the one-class *validation* split, one CPU thread;
-``benchmarks/adgan_probe.py``, ``benchmarks/probes/adgan-probe.jsonl``):
-
-=================  ==================  =================  ============
-generator          n_seed x k, theta   validation AUROC   images/s
-=================  ==================  =================  ============
-10 WGAN epochs     64 x 5, adapted     0.780              2.0
-10 WGAN epochs     8 x 5, adapted      0.780              15.4
-10 WGAN epochs     8 x 5, fixed        0.766              149
-60 WGAN epochs     64 x 5, adapted     0.895              2.0
-60 WGAN epochs     8 x 5, adapted      0.895              16.2
-60 WGAN epochs     8 x 5, fixed        0.902              147
-120 WGAN epochs    8 x 5, adapted      0.902              13.9
-=================  ==================  =================  ============
-
-(The rows above trained with RMSprop lr 5e-5.)  Training learning rate and
-Lipschitz method, classes 0 and 8 (bags, the hardest class), 60 epochs,
-8 x 5 adapted, validation AUROC:
-
-===========================  =======  =======  =====  ========
-training                     class 0  class 8  mean   fit (s)
-===========================  =======  =======  =====  ========
-clip, RMSprop 5e-5 ([2])     0.895    0.661    0.778  ~145
-clip, RMSprop 2e-4           0.920    0.806    0.863  ~150
-clip, RMSprop 5e-4 (default) 0.910    0.854    0.882  ~168
-WGAN-GP, Adam 1e-4           0.734    0.758    0.746  ~267
-===========================  =======  =======  =====  ========
-
-Generator width, class 8, 60 epochs at lr 5e-5, 8 x 5 adapted: validation
-AUROC 0.661 at width 16 (0.30 M parameters, 16 images/s), 0.768 at width 32
-(6.9 images/s).
-
-The generator's training matters most (n_critic = 5 leaves one generator step
-per five batches: 10 epochs of 5,400 images are ~170 generator steps; the
-learning rate decides how far those steps go), then its capacity; 8 seeds
-score as well as 64 at 1/8 of the cost; adapting theta costs 10x a z-only
-search and did not help here.  The 10-class benchmark therefore runs width 16,
-60 epochs at lr 5e-4, 8 seeds x 5 steps with theta adapted
-(``benchmarks/adgan_cpu.sh``).
+Measured effects of these knobs (training epochs and learning rate, Lipschitz
+method, width, n_seed, theta adaptation): benchmarks/README.md, section ADGAN.
 
 ``score_parts``: "reconstruction" (= "score", the mean final loss over seeds),
-and the alternatives of section 4.3, oriented higher = more anomalous:
+and the alternatives of section 3.2 (evaluated in section 4.3), oriented higher = more anomalous:
 "prior_nll", the mean over seeds of -log N(z_j,k; 0, I) of the final latents,
 and "critic", -D(x) with the trained critic (a WGAN critic rates real data high).
 """
@@ -288,7 +251,9 @@ class ADGAN(TorchDetector):
         return per_image_normal(x, (self.n_seed, self.nz), self.search_seed_)
 
     def _score_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        with torch.inference_mode(False):  # the search needs gradients, whatever the caller's mode
+        # the search needs gradients, whatever the caller's mode; autocast without its weight
+        # cache, which would keep the bf16 copy of z (and theta) from before each update
+        with torch.inference_mode(False), self._autocast(cache=False):
             return self._search_parts(x)
 
     def _search_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:

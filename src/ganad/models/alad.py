@@ -1,17 +1,17 @@
 """ALAD: Adversarially Learned Anomaly Detection (Zenati et al., ICDM 2018, arXiv:1812.02288).
 
-A BiGAN with ALICE's conditional-entropy regularisers (METHODS.md 3b):
-encoder E, generator G and three discriminators, all trained on normal data.
+A BiGAN with ALICE's conditional-entropy regularisers: encoder E, generator
+G and three discriminators, all trained on normal data.  Reference code: the
+authors' houssamzenati/Adversarially-Learned-Anomaly-Detection (``alad/``).
 
 * D_xz(x, z) tells (x, E(x)) from (G(z), z): the BiGAN / ALI game V(D_xz, E, G)
-  (paper eq. 1);
+  (the BiGAN objective, eq. 3 of the survey by Di Mattia et al. 2019);
 * D_xx(x, x') tells (x, x) from (x, G(E(x))): data-space cycle consistency,
-  ALICE's approximation of the conditional entropy H(x|z) (paper eqs. 2-3);
-* D_zz(z, z') tells (z, z) from (z, E(G(z))): latent-space cycle consistency
-  (paper eq. 4);
+  ALICE's approximation of the conditional entropy H(x|z);
+* D_zz(z, z') tells (z, z) from (z, E(G(z))): latent-space cycle consistency;
 
-and min_{G,E} max_{D_xz,D_xx,D_zz} V(D_xz) + V(D_xx) + V(D_zz) (paper eq. 5).
-With BCE on logits, as the reference code:
+and the three games are played together, min_{G,E} max_{D_xz,D_xx,D_zz}
+V(D_xz) + V(D_xx) + V(D_zz).  With BCE on logits, as the reference code:
 
     L_D  = BCE(D_xz(x, E(x)), 1) + BCE(D_xz(G(z), z), 0)
          + BCE(D_xx(x, x), 1)    + BCE(D_xx(x, G(E(x))), 0)
@@ -20,17 +20,20 @@ With BCE on logits, as the reference code:
          + BCE(D_zz(z, z), 0) + BCE(D_zz(z, E(G(z))), 1)              (flipped labels)
     L_G  = BCE(D_xz(G(z), z), 1) + C,     L_E = BCE(D_xz(x, E(x)), 0) + C
 
-Score (paper eq. 6, the "fm" score): A(x) = ||f_xx(x, x) - f_xx(x, G(E(x)))||_1,
-with f_xx D_xx's last hidden layer.  ``score_parts`` also gives the paper's
-other scores: "l1" = ||x - G(E(x))||_1, "l2" = ||x - G(E(x))||_2 and "logits"
-= BCE(D_xx(x, G(E(x))), 1) (the code's "ch"); ``score_method`` picks which one
-is "score".  Nets: ALAD's CIFAR-10 E, G, D_xz, D_xx, D_zz (``alad/
-cifar10_utilities.py``, width 128 = 128/256/512 channels, latent 100, init
+Score (the "fm" score, ALAD's anomaly score, restated as eq. 1 in Rafiee &
+Fevens 2022, section 3.1): A(x) = ||f_xx(x, x) - f_xx(x, G(E(x)))||_1, with
+f_xx D_xx's last hidden layer (the layer before the logits).  ``score_parts``
+also gives the reference code's other scores: "l1" = ||x - G(E(x))||_1, "l2"
+= ||x - G(E(x))||_2 and "logits" = BCE(D_xx(x, G(E(x))), 1) (the code's
+"ch"); ``score_method`` picks which one is "score".
+
+Nets: ALAD's CIFAR-10 E, G, D_xz, D_xx, D_zz (``alad/cifar10_utilities.py``,
+width 128 = 128/256/512 channels, latent 100, init
 N(0, 0.01)), generalised to any power-of-two side; spectral normalisation on
 every discriminator layer but the logit layers, and on E's stride-2 convs,
 as the reference's default ``--sn``; Adam 2e-4, beta1 0.5, batch 32; an EMA
-(0.999) of all weights scores.  Equation numbers are those of the arXiv
-paper as recalled ([paper] in METHODS.md's sense): check them against the PDF.
+(0.999) of all weights scores.  The ALAD paper's own equation numbers are
+not cited: its text was not available to check them.
 
 Deviations from the reference code, and why:
 
@@ -48,9 +51,11 @@ Deviations from the reference code, and why:
   instead of two.  G and E are updated after D, against D's new weights.
 * The logged G/E losses leave out BCE(D_xx(x, x), 0) and BCE(D_zz(z, z), 0):
   they do not depend on G or E (their gradients are zero) and cost a forward.
-* The reference's early stopping is broken (METHODS.md 9.2); here it is the
-  toolkit's normal-only validation (``validation_fraction``, ``patience``)
-  on the mean score of held-out normal images, which is what the reference
+* The reference's early stopping is broken: its best validation loss starts
+  at 0, so no epoch after the first counts as an improvement, training stops
+  after about a dozen epochs and the test uses the last weights, not the
+  best.  Here it is the toolkit's normal-only validation
+  (``validation_fraction``, ``patience``) on the mean score of held-out normal images, which is what the reference
   meant to monitor.
 * G's last transposed conv has no bias (the shared DCGAN decoder); images
   are in [-1, 1] and padded to a power-of-two side (28 -> 32).

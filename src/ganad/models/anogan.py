@@ -1,11 +1,12 @@
 """AnoGAN (Schlegl et al., IPMI 2017): a DCGAN on normal images, scored by latent search.
 
-Training (METHODS.md 1a): a DCGAN (Radford et al. 2016) on the normal images,
+Training: a DCGAN (Radford et al. 2016) on the normal images,
 ``G = DCGANDecoder(size, C, nz, width)`` and ``D = DCGANEncoder(size, C, 1, width)``
 with DCGAN initialisation, the BCE objective (non-saturating generator loss),
 Adam(lr, (beta1, 0.999)); per batch one D step, then one G step on the same z ~ N(0, I).
 
-Scoring: for a test image x, start from z_0 ~ N(0, I) and take Gamma =
+Scoring (restated in the survey by Di Mattia et al. 2019, section 2.1,
+eqs. 4-7): for a test image x, start from z_0 ~ N(0, I) and take Gamma =
 ``search_steps`` gradient steps on z (nets frozen, in eval mode) minimising
 
     L(z) = (1 - lam) * R(z) + lam * F(z),
@@ -13,14 +14,18 @@ Scoring: for a test image x, start from z_0 ~ N(0, I) and take Gamma =
     F(z) = sum |f(x) - f(G(z))|            (discrimination loss by feature matching)
 
 with f the discriminator's last feature map (the (width*2^k, 4, 4) map before
-the logit convolution) and lam = 0.1.  The score is A(x) = L(z_Gamma), the loss at
+the logit convolution) and lam = 0.1 (the weight of the EGBAD authors'
+AnoGAN baseline; the survey's eq. 6 prints gamma for the second lam).
+Gamma defaults to 500, "an empirical value found in the original paper"
+(survey, section 3.2).  The score is A(x) = L(z_Gamma), the loss at
 the final z.  ``score_parts`` gives "residual" = R(z_Gamma), "feature" = F(z_Gamma)
 and "score" = A(x).
 
 Choices the paper leaves open, and why:
 
 * Optimiser of the search: the paper says only "backpropagation".  Like the
-  reimplementations (EGBAD's AnoGAN baseline, METHODS.md 1a) this uses Adam
+  reimplementations (the AnoGAN baseline of the EGBAD authors,
+  ``gan/run_mnist.py`` in houssamzenati/Efficient-GAN-Anomaly-Detection) this uses Adam
   (betas 0.9, 0.999) with the EGBAD schedule scaled to Gamma: ``search_lr``
   = 0.01 for the first 40% of the steps, 1e-3 up to 60%, 5e-4 after
   (``search_schedule="piecewise"``); ``"constant"`` keeps ``search_lr``.
@@ -200,7 +205,9 @@ class AnoGAN(TorchDetector):
         return per_image_normal(x, (self.nz,), self.search_seed_)
 
     def _score_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        with torch.inference_mode(False):  # the search needs gradients, whatever the caller's mode
+        # the search needs gradients, whatever the caller's mode; autocast without its weight
+        # cache, which would keep the bf16 copy of z from before each update
+        with torch.inference_mode(False), self._autocast(cache=False):
             return self._search_parts(x)
 
     def _search_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:

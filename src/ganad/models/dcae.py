@@ -18,19 +18,18 @@ error is our addition, not the paper's: it is the reconstruction error in the
 units of each pixel's normal variation (as PyOD standardises its inputs), so
 ink where normal images never have any weighs more.  ``score="standardized"``
 makes it the score; the benchmark chooses between the two on the validation
-split (on Fashion-MNIST classes 0 and 8 it raised validation AUROC from 0.909
-to 0.918 and from 0.884 to 0.915).
+split (measured effects: benchmarks/README.md, section DCAE).
 
 Nets (DCGAN-like, section 4.2): encoder ``ConvEncoder``: conv 4/2/1 with
 BatchNorm and ReLU in every layer, widths w, 2w, ... until the map is 4x4,
 then conv 4/1/0 to the nz-dim code (no activation); decoder
 :class:`ganad.nets.dcgan.DCGANDecoder` (convT, BN, ReLU, tanh output).
-28x28 images are zero-padded to 32 (METHODS.md 9.5); losses and scores are
+28x28 images are zero-padded to 32 (a power-of-two side); losses and scores are
 taken over the original pixels only (the padding is constant and would only
 dilute the mean).
 
-No reference code exists (METHODS.md 2: the ADGAN repository could not be
-read), so these are choices, not deviations: nz = 64, width 32 (DCGAN's 64
+No reference code is available (no public code of the ADGAN paper's DCAE
+was found), so these are choices, not deviations: nz = 64, width 32 (DCGAN's 64
 costs about 3-4x the CPU time; pass ``width=64`` for the full-size nets), Adam
 lr 1e-3 with betas (0.9, 0.999) (an autoencoder, not a GAN: DCGAN's beta1 =
 0.5 is for the adversarial game), DCGAN weight init, 15 epochs, batch 64.  The

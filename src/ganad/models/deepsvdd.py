@@ -1,28 +1,28 @@
 """Deep SVDD (Ruff, Vandermeulen, Goernitz, Deecke, Siddiqui, Binder, Mueller & Kloft, ICML 2018).
 
 A bias-free network phi (LeNet type, :mod:`ganad.nets.lenet`) is trained to
-map the normal data into a small hypersphere of centre c (METHODS.md 8).
-Equation numbers are those of the ICML 2018 paper, which has no copy in
-papers/ (cited from the published version, not re-checked here).
+map the normal data into a small hypersphere of centre c.  Reference code:
+the authors' lukasruff/Deep-SVDD-PyTorch.  The paper's equations are named
+here, not numbered: its text was not available to check the numbers.
 
-One-class Deep SVDD (paper eq. 4):
+The paper's One-Class Deep SVDD objective:
 
     min_W  1/n sum_i ||phi(x_i; W) - c||^2  +  lambda/2 sum_l ||W^l||_F^2
 
-Soft-boundary Deep SVDD (paper eq. 3), radius R and nu in (0, 1]:
+The paper's soft-boundary Deep SVDD objective, radius R and nu in (0, 1]:
 
     min_{R, W}  R^2 + 1/(nu n) sum_i max(0, ||phi(x_i; W) - c||^2 - R^2)  +  lambda/2 sum_l ||W^l||_F^2
 
 The weight-decay term is Adam's (coupled L2) ``weight_decay``, as in the
 reference.  R is not a gradient variable: after ``warm_up_epochs`` epochs it
 is set after every mini-batch step to the (1 - nu)-quantile of the batch's
-distances ||phi - c|| (the reference's line search, paper section 3.1).
+distances ||phi - c|| (the reference's line search for R).
 
-Anomaly score (paper eq. 5):  s(x) = ||phi(x) - c||^2, minus R^2 for the
+Anomaly score (the paper's):  s(x) = ||phi(x) - c||^2, minus R^2 for the
 soft-boundary objective.  ``score_parts`` gives "distance" (||phi - c||^2)
 and "score".
 
-Training (METHODS.md 8):
+Training (as the reference code):
 
 1. Preprocessing: per-image global contrast normalisation with the l1 scale,
    x <- (x - mean(x)) / mean|x - mean(x)| on pixels in [0, 1], then min-max
@@ -35,25 +35,27 @@ Training (METHODS.md 8):
    errors, Adam ``pretrain_lr``, ``pretrain_weight_decay``).
 3. c = mean of phi over the training set in one eval-mode forward pass;
    coordinates with |c_i| < eps (0.1) are moved to +-eps (sign of c_i) so
-   that no unit can reach c by dying (paper section 3.3).
+   that no unit can reach c by dying (see hypersphere collapse below).
 4. SVDD training of the encoder for ``epochs`` epochs (Adam ``lr``, ``weight_decay``).
 
-Hypersphere collapse (paper Propositions 1-3) is prevented as in the paper:
-no bias terms anywhere, no affine BatchNorm, unbounded (LeakyReLU)
-activations, and c fixed away from the initial all-zero output.
+Hypersphere collapse (the trivial solution the paper proves reachable when
+c is the output of all-zero weights, when the net has bias terms, or when
+its activations are bounded) is prevented as in the paper: no bias terms
+anywhere, no affine BatchNorm, unbounded (LeakyReLU) activations, and c
+fixed away from the initial all-zero output.
 
 Defaults: the reference's hyper-parameters (lr 1e-4, batch 200, weight decay
 0.5e-6; AE weight decay 0.5e-3 for MNIST, 0.5e-6 for CIFAR) with fewer epochs
 (50 + 50 instead of 150 + 150, lr x 0.1 after epoch 30 of each phase
 instead of 50), sized for a CPU: the LeNet nets are small, so a 6,000-image
-Fashion-MNIST class trains in about 5-7 minutes on one CPU thread (10 + 10
-epochs took 82 s and reached AUROC 0.89 on class 0).
+Fashion-MNIST class trains in about 5-7 minutes on one CPU thread (a 10 + 10
+epoch run: benchmarks/README.md, section Deep SVDD).
 
 Deviations from the reference code (lukasruff/Deep-SVDD-PyTorch), and why:
 
 * The lr drop happens at the start of the stated milestone epoch; the
   reference calls ``scheduler.step()`` at the start of each epoch, so with
-  PyTorch >= 1.1 its drop comes one epoch early (METHODS.md 8, pitfalls).
+  PyTorch >= 1.1 its drop comes one epoch early.
 * A c_i of exactly 0 is moved to +eps (the reference's masks leave it at 0).
 * GCN of a constant image divides 0 by 0 in the reference (NaN); here an
   image whose mean absolute deviation is below 1e-6 becomes the zero image.

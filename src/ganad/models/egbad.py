@@ -1,43 +1,52 @@
 """EGBAD: Efficient GAN-Based Anomaly Detection (Zenati et al., 2018, arXiv:1802.06222).
 
 A BiGAN (Donahue et al. 2017): encoder E, generator G and a discriminator
-D(x, z) over pairs, trained on normal data only (METHODS.md 3a).  The three
-players solve the BiGAN saddle point min_{G,E} max_D V(D, E, G) (paper
-eq. 1) with the BCE losses of the reference code (logits, softplus form):
+D(x, z) over pairs, trained on normal data only.  Reference code: the
+authors' houssamzenati/Efficient-GAN-Anomaly-Detection (``bigan/``).  The
+three players solve the BiGAN saddle point min_{G,E} max_D V(D, E, G), with
+V the BiGAN objective (written out as eq. 3 of the survey by Di Mattia et al.
+2019, whose section 2.2 describes EGBAD as solving this problem), here with
+the BCE losses of the reference code (logits, softplus form):
 
     L_D = BCE(D(x, E(x)), 1) + BCE(D(G(z), z), 0)      z ~ N(0, I)
     L_G = BCE(D(G(z), z), 1)                            (train_adv="bce")
     L_E = BCE(D(x, E(x)), 0)
 
-Score (paper eq. 2, A(x) = alpha L_G(x) + (1 - alpha) L_D(x) with alpha =
-0.9; written here with lam = 1 - alpha = 0.1, the code's ``weight``):
+Score: AnoGAN's form, a convex combination of a residual and a
+discrimination loss (Di Mattia et al. 2019, section 2.1, eqs. 4-6; Rafiee &
+Fevens 2022, section 3.1, describe EGBAD's score as "similar" to AnoGAN's),
+evaluated at z = E(x) instead of a searched z, with lam = 0.1 on the
+discrimination term (the reference code's ``weight`` and README setting):
 
     A(x)  = (1 - lam) * L_G(x) + lam * L_D(x)
     L_G(x) = ||x - G(E(x))||_1                                   ("residual")
     L_D(x) = ||f(x, E(x)) - f(G(E(x)), E(x))||_1   score_method="fm" (default)
            = BCE(D(G(E(x)), E(x)), 1)               score_method="ce" (the code's "cross-e")
-           = BCE(D(x, E(x)), 1)                     score_method="ce_real" (D on the real pair, the
-                                                    paper's sigma(D(x, E(x)), 1) as we recall it)
+           = BCE(D(x, E(x)), 1)                     score_method="ce_real" (D on the real pair
+                                                    (x, E(x)) instead of the reconstructed one)
 
 f is D's last hidden layer (the joint FC 1024 of the reference).  Norms are
 sums over pixels/features, as ``tf.norm(ord=1)`` in the code.
 ``score_parts`` gives "residual", "discriminator" (the chosen L_D), "fm",
 "ce", "ce_real" and "score", so every row of the survey's Table 1 (Di Mattia
-et al. 2019) is scored from one model.  The survey's *training* options are
+et al. 2019, section 3: BiGAN training and testing configurations) is scored
+from one model.  The survey's *training* options (section 3.2) are
 ``train_adv="fm"`` (L_G becomes feature matching between the batch means of
 f(x, E(x)) and f(G(z), z), Salimans et al.; "FM influences only the
 generator loss") and ``train_residual=w`` (adds w * mean |x - G(E(x))| to
-L_E; the survey's "Residual" column, w = 1 there).  Cases 1-4 of Table 1:
-(bce, 1.0), (fm, 1.0), (bce, 0), (fm, 0); the reference is case 3.
+L_E; the survey's "Residual" column, added there as a plain extra term, so
+w = 1).  Cases 1-4 of Table 1: (bce, 1.0), (fm, 1.0), (bce, 0), (fm, 0); the
+reference is case 3.
 
 Nets: ``arch="mnist"`` is EGBAD's MNIST E/G/D (``bigan/mnist_utilities.py``,
-latent 200, LReLU 0.1, dropout 0.5 in D, width 64), ``arch="cifar"`` ALAD's
-CIFAR-10 E/G/D_xz without spectral norm (METHODS.md: "for 32x32x3, use ALAD's
-E, G and Dxz ... without SN"; width 128); ``"auto"`` picks "mnist" for one
-channel and "cifar" otherwise.  Adam lr 1e-5, beta1 0.5, batch 100 and an
-exponential moving average (EMA, 0.999) of all weights used for scoring, as
-the reference.  Equation numbers are those of the arXiv paper as recalled
-in METHODS.md's [paper] sense: check them against the PDF.
+latent 200, LReLU 0.1, dropout 0.5 in D, width 64), ``arch="cifar"`` the
+CIFAR-10 E, G and D_xz of ALAD's reference code (``alad/cifar10_utilities.py``)
+without D_xx, D_zz and spectral norm, since EGBAD's official code has no
+CIFAR-10 model (width 128); ``"auto"`` picks "mnist" for one channel and
+"cifar" otherwise.  Adam lr 1e-5, beta1 0.5, batch 100 and an exponential
+moving average (EMA, 0.999) of all weights used for scoring, as the
+reference.  The EGBAD paper's own equation numbers are not cited: its text was
+not available to check them, so the equations are cited from the survey.
 
 Deviations from the reference code, and why:
 
@@ -55,7 +64,8 @@ Deviations from the reference code, and why:
   data and draws fresh z); it saves one E/G forward pass per step.  G and E
   are updated after D, on D's updated weights, as in the reference.
 * The encoder's first conv has no activation, as in the reference (the
-  survey's "version 1" added a LeakyReLU there and reports worse results).
+  survey's "version 1", appendix A.1, added a LeakyReLU there; its appendix
+  A.2 reports better results without it).
 * Images are scaled to [-1, 1] and padded to a power-of-two side (28 -> 32);
   the MNIST nets keep their two stride-2 layers at every side.
 * No score normalisation: the reference scores are used raw (the later

@@ -1,11 +1,14 @@
 """f-AnoGAN (Schlegl, Seeböck, Waldstein, Langs & Schmidt-Erfurth, Medical Image Analysis 2019).
 
-Two training phases on normal images (METHODS.md 1b, the official
-``wgangp_64x64.py`` / ``z_encoding_izif.py`` / ``anomaly_detection.py``):
+Two training phases on normal images, as the official code
+(tSchlegl/f-AnoGAN: ``wgangp_64x64.py`` / ``z_encoding_izif.py`` /
+``anomaly_detection.py``); Berg et al. 2019, sections 3.1-3.2, summarise the
+method the same way (a WGAN-GP instead of AnoGAN's DCGAN, then an encoder
+trained in a subsequent step instead of AnoGAN's latent search):
 
-1. **WGAN-GP** (Gulrajani et al. 2017; the paper's GAN training, eq. 1 with
-   the gradient penalty): residual generator G and critic D (LayerNorm, no
-   BatchNorm, so the penalty's per-sample gradients are per sample)::
+1. **WGAN-GP** (Gulrajani et al. 2017): residual generator G and critic D
+   (LayerNorm, no BatchNorm, so the penalty's per-sample gradients are per
+   sample)::
 
        L_D = E D(G(z)) - E D(x) + gp_weight * E (||grad D(x_hat)||_2 - 1)^2,   gp_weight = 10
        L_G = -E D(G(z)),  z ~ N(0, I_128)
@@ -14,20 +17,26 @@ Two training phases on normal images (METHODS.md 1b, the official
    new batch (the reference skips the first G step: the same order), Adam
    lr 1e-4, betas (0, 0.9) for both.
 
-2. **izi_f encoder** (paper eq. 4): E is trained with G and D frozen (G's
-   BatchNorm in eval mode), E(x) = tanh(Linear(trunk(x))) (``z_reg="tanh"``,
-   the paper's ``tanh_fc``), RMSProp lr 5e-5::
+2. **izi_f encoder** (image -> z -> image, plus critic features): E is
+   trained with G and D frozen (G's BatchNorm in eval mode), E(x) =
+   tanh(Linear(trunk(x))) (``z_reg="tanh"``, the code's default ``tanh_fc``),
+   RMSProp lr 5e-5::
 
        L_izi_f = mean_pix (x - G(E(x)))^2 + kappa * mean_feat (f(x) - f(G(E(x))))^2,  kappa = 1
 
    f is the critic's last feature map, flattened (8w x 4 x 4).
 
-Score (paper eq. 5-6, the code's ``dual_iloss=True``): A(x) = A_R(x) + kappa A_D(x) with
-A_R = mean_pix (x - G(E(x)))^2 ("image") and A_D = mean_feat (f(x) - f(G(E(x))))^2
-("feature").  Equation numbers are those of the journal paper as recalled
-([paper] in METHODS.md's sense): check them against the PDF.
+Score (the official ``anomaly_detection.py`` with ``dual_iloss=True``):
+A(x) = A_R(x) + kappa A_D(x) with A_R = mean_pix (x - G(E(x)))^2 ("image")
+and A_D = mean_feat (f(x) - f(G(E(x))))^2 ("feature"), the same two terms as
+the encoder's training loss.  The
+journal paper's equation numbers are not cited: its text was not available
+to check them.
 
-Nets (METHODS.md's toolkit adaptation): G = Linear(nz -> 8w x 4 x 4), then
+Nets (the official 64 px nets with one residual block fewer at 32 px, the
+adaptation Berg et al. 2019, section 4.2, made for 32x32 images: "removing
+one residual block in the discriminator, generator, and encoder"; smaller
+sides drop further blocks): G = Linear(nz -> 8w x 4 x 4), then
 log2(S) - 2 residual up-blocks to S px (at 32: 8w -> 4w -> 2w -> w; at 64 the
 reference's 8w -> 8w -> 4w -> 2w -> w), BN, ReLU, conv3 -> C, tanh.  D = conv3
 C -> w, log2(S) - 2 residual down-blocks (w -> 2w -> 4w -> 8w, capped at 8w)
@@ -55,8 +64,8 @@ critic loss is no criterion for stopping the GAN.
 
 Deviations from the reference code, and why:
 
-* 32 px (and 8, 16 px) inputs lose resolution levels, as METHODS.md's toolkit
-  adaptation; 28 px images are padded to 32, scaled to [-1, 1].
+* 32 px (and 8, 16 px) inputs lose resolution levels, as in Berg et al.'s
+  32 px adaptation; 28 px images are padded to 32, scaled to [-1, 1].
 * The encoder trains for ``encoder_epochs`` epochs rather than 50 000
   iterations, so that its length follows the data set's size.
 * PyTorch's RMSprop (alpha = TF's decay 0.9, eps 1e-10) initialises its mean
@@ -299,7 +308,7 @@ class FAnoGAN(TorchDetector):
         return fit_loop(
             step, x, self._to_input, epochs=epochs, batch_size=self.batch_size, generator=self._generator,
             state=state, checkpoint=ckpt, val_loss=val_loss, patience=self.patience if val is not None else None,
-            verbose=self.verbose, desc=f"{self.name}-{suffix}",
+            verbose=self.verbose, desc=f"{self.name}-{suffix}", step_context=self._train_precision,
             run_key=None if ckpt is None else self._run_key(x, suffix),
         )
 

@@ -3,8 +3,8 @@ effectiveness of generative adversarial network on anomaly detection").
 
 A GAN (generator G, critic C) and an autoencoder (encoder E, decoder) are
 trained simultaneously on normal data, and the decoder IS the generator
-(paper section 3.2, "parameter sharing between GAN's generator and
-autoencoder's decoder"): one module object, ``nets_["generator"]``, also
+(paper section 3.2, "parameter sharing (aka weight sharing) between GAN's
+generator and autoencoder's decoder"): one module object, ``nets_["generator"]``, also
 reachable as ``decoder_``; the autoencoder path is G(E(x)).
 
 Losses (paper section 3.2), per batch x_r of real images, z ~ N(0, I), x_f = G(z):
@@ -44,12 +44,13 @@ encoder (BatchNorm, LeakyReLU(0.2), dropout) to the nz-dim code; C = DCGAN
 encoder without BatchNorm, with SN and dropout, to one logit; G = DCGAN
 decoder.
 
-Per batch, as in the reference's ``train.py``: an autoencoder step (E and G
-on L_AE), a generator step (G on L_G), a critic step (C on L_D, on the same
-x_f).  E and G each have one AdamW optimiser; the autoencoder step moves
-both, the generator step only G.
+Per batch, as in the reference code's ``Ours/train.py`` (the authors'
+LayaaRS/Unsupervised-Anomaly-Detection-with-a-GAN-Augmented-Autoencoder):
+an autoencoder step (E and G on L_AE), a generator step (G on L_G), a
+critic step (C on L_D, on the same x_f).  E and G each have one AdamW
+optimiser; the autoencoder step moves both, the generator step only G.
 
-Deviations from the paper and the reference code (METHODS.md 7), and why:
+Deviations from the paper and the reference code, and why:
 
 * The reference code does not implement the paper (no RSGAN, no SN, no
   AdamW, a 2-way cross-entropy critic, weight decay 0.5); we follow the paper.
@@ -62,14 +63,14 @@ Deviations from the paper and the reference code (METHODS.md 7), and why:
   augmentation of test images (the reference flips/crops test images too, so
   its scores are random).
 * ``reduction``: "sum" (default) as in eqs. 4-6, "mean" as in the reference
-  code.  28x28 inputs are padded to 32 (METHODS.md 9.5); L_R and L_AE cover
-  the original pixels only.
+  code.  28x28 inputs are zero-padded to 32 (the DCGAN nets need a
+  power-of-two side); L_R and L_AE cover the original pixels only.
 * ``score_norm``: the paper adds the raw terms ("none", default).  "mean"
   divides each term by its mean over the training images and "zscore"
   standardises it with their mean and std, so that lam and beta weigh terms
   of comparable size; the statistics are fitted on the training data only and
-  saved with the model.  (On 8x8 digits, 15 epochs, "mean"/"zscore" raised
-  AUROC on 3 of the 4 classes tried, e.g. digit 7 from 0.87 to 0.91.)
+  saved with the model.  Measured effects: benchmarks/README.md, section
+  GAAE.
 * The critic's C(x_r) in the generator step is recomputed without gradient
   (RSGAN's L_G needs it; only G is updated there).
 * Spectral norm is PyTorch's parametrisation (one power iteration per

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import random
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
@@ -49,6 +49,9 @@ def seed_everything(seed: int | None) -> torch.Generator:
     return g
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 class TorchDetector(BaseDetector):
     """Base of the neural detectors (GANs, autoencoders, Deep SVDD).
 
@@ -67,6 +70,10 @@ class TorchDetector(BaseDetector):
         and keep the best weights (None = never; needs validation_fraction > 0).
     calibration_fraction : share of the training images held out of the fit to
         calibrate ``threshold_``, in [0, 0.5) (0 = in-sample scores).
+    precision : "fp32" (default) or "bf16": bfloat16 autocast (CPU and CUDA) for
+        training and scoring, with fp32 master weights, optimiser state, losses
+        and BatchNorm statistics; the WGAN-GP penalty is computed in fp32.
+        Saved with the model; a loaded model scores in it.
     """
 
     input_kind = "image"
@@ -88,6 +95,7 @@ class TorchDetector(BaseDetector):
         validation_fraction: float = 0.0,
         patience: int | None = None,
         calibration_fraction: float = 0.1,
+        precision: str = "fp32",
         contamination: float = 0.1,
         random_state: int | None = 0,
         value_range: tuple[float, float] | None = None,
@@ -102,6 +110,7 @@ class TorchDetector(BaseDetector):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.calibration_fraction = calibration_fraction
+        self.precision = precision
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -118,6 +127,8 @@ class TorchDetector(BaseDetector):
                 torch.device(self.device)
             except (RuntimeError, TypeError):
                 raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {self.device!r}") from None
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}; got {self.precision!r}")
         f = self.calibration_fraction
         if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.0 <= f < 0.5:
             raise ValueError(f"calibration_fraction must be in [0, 0.5); got {f!r}")
@@ -174,6 +185,7 @@ class TorchDetector(BaseDetector):
             generator=self._generator, state={"nets": self.nets_, **state},
             checkpoint=checkpoint, val_loss=val_loss, patience=self.patience,
             verbose=self.verbose, desc=f"{self.name}-{suffix}" if suffix else self.name, run_key=run_key,
+            step_context=self._train_precision,
         )
         return self.history_
 
@@ -237,6 +249,21 @@ class TorchDetector(BaseDetector):
         self._train(x)
         self.nets_.eval()
 
+    def _autocast(self, *, cache: bool) -> Any:
+        """The precision context: a no-op in fp32, bfloat16 autocast otherwise.
+
+        Training enters it per step with ``cache=False``: autocast's cache of
+        cast weights lives until the region is left, so a step that updates a
+        net and then runs it again would otherwise see the weights of before
+        the update.  Scoring changes no weight and keeps the cache.
+        """
+        if self.precision == "fp32":
+            return nullcontext()
+        return torch.autocast(self.device_.type, dtype=torch.bfloat16, cache_enabled=cache)
+
+    def _train_precision(self) -> Any:
+        return self._autocast(cache=False)
+
     @contextmanager
     def _scoring(self) -> Iterator[Callable[[torch.Tensor], torch.Tensor]]:
         """Eval mode and inference_mode for a scoring pass; yields the batch preparer.
@@ -251,7 +278,7 @@ class TorchDetector(BaseDetector):
             self.nets_.to(memory_format=torch.channels_last)
         try:
             # cached(): spectral-norm weights are computed once per pass, not per batch
-            with torch.inference_mode(), parametrize.cached():
+            with torch.inference_mode(), parametrize.cached(), self._autocast(cache=True):
                 yield (lambda b: b.contiguous(memory_format=torch.channels_last)) if cl else (lambda b: b)
         finally:
             if cl:

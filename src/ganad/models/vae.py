@@ -2,11 +2,12 @@
 
 "In VAEs we scored by evaluating the evidence lower bound (ELBO)."  With
 q(z|x) = N(mu(x), diag sigma^2(x)), p(z) = N(0, I) and a decoder p(x|z),
-the negative ELBO of one image (Kingma & Welling 2014, eq. 3; the Gaussian
-encoder's closed-form KL as in their eq. 10) is
+the negative ELBO of one image (Kingma & Welling's variational lower bound,
+with the closed-form KL divergence of a Gaussian encoder from the standard
+normal prior that they derive for this case) is
 
     -ELBO(x) = E_q(z|x)[-log p(x|z)] + KL(q(z|x) || p(z)),
-    KL = 1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)      (closed form, their appendix B)
+    KL = 1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)      (closed form)
 
 and the anomaly score is A(x) = -ELBO(x) (higher = less likely under the
 model).  ``score_parts`` gives "reconstruction" (the expected negative
@@ -26,9 +27,9 @@ y = tanh(a):
   t = (x + 1)/2 in [0, 1], p = (y + 1)/2 = sigmoid(2a), -log p(x|z) =
   sum_p BCE(2a_p, t_p), computed from the logits 2a.  On grey-level images
   the BCE of a pixel is bounded below by its entropy H(t_p), so images with
-  many mid-grey pixels score high however well they are reconstructed: on
-  Fashion-MNIST class 0 (3 epochs) the Bernoulli -ELBO reached AUROC 0.58,
-  the Gaussian one 0.89 (the DCAE 0.89).  Hence the Gaussian default.
+  many mid-grey pixels score high however well they are reconstructed, and
+  on Fashion-MNIST the Bernoulli -ELBO scored far below the Gaussian one
+  (benchmarks/README.md, section VAE).  Hence the Gaussian default.
 
 Training minimises the batch mean of -ELBO with one reparameterised sample
 z = mu + sigma * eps per image (eps from the torch RNG seeded by
@@ -47,9 +48,8 @@ chooses between the two on the validation split): the -ELBO under a Gaussian
 likelihood whose per-pixel std is that of the *training* images plus 0.1
 (fitted after training, saved with the model), evaluated with the trained
 encoder and decoder means.  It weighs an error by its pixel's normal
-variation (as PyOD standardises its inputs); on Fashion-MNIST class 8 the
-standardised squared error of the same model raised validation AUROC from
-0.875 to 0.902.  ``score_parts`` also gives
+variation (as PyOD standardises its inputs); measured effect:
+benchmarks/README.md, section VAE.  ``score_parts`` also gives
 "elbo_pixel".
 
 Nets: the DCAE's (section 4.2: DCGAN-like, BatchNorm and ReLU in each layer),
@@ -58,8 +58,8 @@ and :class:`ganad.nets.dcgan.DCGANDecoder`.  28x28 images are padded to 32;
 the likelihood covers the original pixels only, so the score is the -ELBO of
 the image the user passed.
 
-No reference code exists (METHODS.md 2), so these are choices, not
-deviations: nz = 32, width 32 (CPU-sized; DCGAN's is 64), Adam lr 1e-3,
+No reference code is available (no public code of the ADGAN paper's VAE
+was found), so these are choices, not deviations: nz = 32, width 32 (CPU-sized; DCGAN's is 64), Adam lr 1e-3,
 betas (0.9, 0.999), 15 epochs, batch 64; log sigma^2
 is clamped to [-20, 10] for numerical safety (far outside the values a
 trained model reaches).

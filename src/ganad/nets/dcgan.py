@@ -1,7 +1,7 @@
 """DCGAN encoder and decoder for square images of side 8, 16, 32, 64, ... (Radford et al. 2016).
 
-The layer plan is the one GANomaly's reference code uses (METHODS.md 4a) and
-that most of the papers share:
+The layer plan is the one GANomaly's reference code uses (samet-akcay/ganomaly,
+``lib/networks.py``) and that most of the papers share:
 
 Encoder (32 -> 1): conv 4/2/1 C->w, LReLU(0.2) (no BN on the first layer);
 then conv 4/2/1 doubling the width, BN, LReLU, until the map is 4x4; then

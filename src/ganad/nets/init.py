@@ -5,7 +5,8 @@ Use ``net.apply(dcgan_init)`` (or :func:`init_dcgan`, which returns the net):
 * Conv / ConvTranspose / Linear weights ~ N(0, 0.02), biases = 0;
 * BatchNorm gamma ~ N(1, 0.02), beta = 0.
 
-GANomaly and Skip-GANomaly's reference code use exactly this (METHODS.md 4a).
+GANomaly and Skip-GANomaly's reference code use exactly this (samet-akcay/ganomaly
+and samet-akcay/skip-ganomaly).
 Spectral-normalised layers are initialised through their raw weight
 (``weight_orig`` for ``torch.nn.utils.spectral_norm``, ``original`` for the
 parametrisation API): writing ``.weight`` there would be overwritten by the

@@ -3,9 +3,11 @@ discriminators over pairs — (x, z), (x, x') and (z, z') — for image inputs.
 
 Every discriminator returns ``(logits (N,), features (N, F))``; the features
 are the layer the papers use for feature matching and for the anomaly score
-(f_D of EGBAD, f_xz / f_xx / f_zz of ALAD).  Layer lists are METHODS.md
-section 3, generalised from the reference sizes (28 px for EGBAD's MNIST
-nets, 32 px for ALAD's CIFAR-10 nets) to any power-of-two side >= 8 that
+(f_D of EGBAD, f_xz / f_xx / f_zz of ALAD).  Layer lists follow the authors'
+reference code (houssamzenati/Efficient-GAN-Anomaly-Detection and
+houssamzenati/Adversarially-Learned-Anomaly-Detection), generalised from the
+reference sizes (28 px for EGBAD's MNIST nets, 32 px for ALAD's CIFAR-10
+nets) to any power-of-two side >= 8 that
 :func:`ganad.data.transforms.model_size` produces:
 
 * ``ZenatiMNIST*`` (EGBAD ``bigan/mnist_utilities.py``): two stride-2 layers

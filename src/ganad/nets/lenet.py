@@ -1,9 +1,10 @@
 """LeNet-type nets without bias terms for Deep SVDD (Ruff et al., ICML 2018), plus the
-mirrored decoders used for autoencoder pretraining (METHODS.md section 8).
+mirrored decoders used for autoencoder pretraining (as the reference code,
+lukasruff/Deep-SVDD-PyTorch).
 
 Deep SVDD needs a network phi that cannot map every input to the centre c
-for free (Ruff et al. 2018, section 3.3, Propositions 2 and 3): a constant
-output is reachable if the net has bias terms or bounded activations.  So
+for free (Ruff et al. 2018 show that a constant output is reachable if the
+net has bias terms or bounded activations).  So
 every convolution and linear layer here has ``bias=False`` and every
 BatchNorm has ``affine=False`` (no learnt shift), with eps 1e-4 as in the
 reference code.

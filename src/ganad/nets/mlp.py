@@ -1,9 +1,10 @@
 """Fully connected nets for tabular data (N, D): encoder, decoder, discriminator.
 
-The tabular variants of EGBAD / ALAD (KDD99, Arrhythmia) and the GAN-family
-baselines on feature vectors use small MLPs: ``depth`` hidden layers of
-``width`` units, LeakyReLU(0.2), optional BatchNorm, dropout and spectral
-normalisation (SN: ALAD's discriminators).  Layers in front of BatchNorm have
+Small MLPs for feature vectors: ``depth`` hidden layers of ``width`` units,
+LeakyReLU(0.2), optional BatchNorm, dropout and spectral normalisation (SN,
+as ALAD's discriminators).  No registered model builds them (the EGBAD and
+ALAD detectors are image-only); :func:`ganad.latent_search.adgan_search`
+supports them as generators.  Layers in front of BatchNorm have
 no bias (BatchNorm cancels it).
 """
 
