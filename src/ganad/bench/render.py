@@ -9,6 +9,7 @@ mean AUPRC and F1, and the mean fit/score seconds.  Published rows
 
 from __future__ import annotations
 
+import json
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -16,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from .store import all_records, config_id
+from .store import SPEED_STORE, all_records, config_id
 from .targets import PEERS, PUBLISHED
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.3f}"
+def _fmt(v: float | None) -> str:
+    return "" if v is None else f"{v:.3f}"
 
 
 def _class_of(r: dict[str, Any]) -> int:
@@ -98,6 +99,34 @@ def parts_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def speed_table(path: Path) -> str:
+    """Throughput per (model, precision, threads) from ``benchmarks/speed.py`` records; the newest wins."""
+    if not path.exists():
+        return ""
+    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)
+            rows[(r["model"], r["precision"], r["threads"])] = r
+    if not rows:
+        return ""
+    lines = [
+        "Measured by `python benchmarks/speed.py` (one run per row; the peaks are matmuls measured in the same run). "
+        "GFLOP/s counts the training step's FLOPs (`torch.utils.flop_counter`).",
+        "",
+        "| model | width | precision | threads | train img/s | score img/s | train GFLOP/s | fp32 peak | bf16 peak | "
+        "train / bf16 peak | AUROC class 0 | device | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (model, precision, threads), r in sorted(rows.items()):
+        lines.append(
+            f"| {model} | {r.get('width', '')} | {precision} | {threads} | {r['train_img_s']:.0f} | {r['score_img_s']:.0f} | "
+            f"{r['train_gflop_s']:.1f} | {r['peak_fp32_gflop_s']:.0f} | {r['peak_bf16_gflop_s']:.0f} | "
+            f"{r['train_gflop_s'] / r['peak_bf16_gflop_s']:.1%} | {_fmt(r.get('auroc'))} | {r['device']} | {r['commit']} |"
+        )
+    return "\n".join(lines)
+
+
 def render(results_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> str:
     """Write ``RESULTS.md`` (default: beside the results folder) and return its text."""
     results_dir = Path(results_dir)
@@ -112,13 +141,18 @@ def render(results_dir: str | os.PathLike, out: str | os.PathLike | None = None)
         "`benchmarks/results/*.jsonl`; each row's command is in `benchmarks/README.md`. "
         "Hyper-parameters marked as a grid were chosen on the validation split "
         "(training-split images only), never on test labels. F1 is at the detector's "
-        "own threshold (the 90% quantile of its training scores).",
+        "own threshold: records written before 2026-12-01 took it as the 90% quantile of the "
+        "in-sample training scores; later ones calibrate it on scores of held-out (neural models) "
+        "or cross-fitted (classic models) training images.",
     ]
     for (dataset, protocol), rs in sorted(by_table.items()):
         parts += ["", f"## {dataset}, {protocol}", "", table(rs, dataset, protocol)]
         terms = parts_table(rs)
         if terms:
             parts += ["", "Score terms of the same fitted models (`score_parts`), mean test AUROC over the stored cells:", "", terms]
+    speed = speed_table(results_dir / SPEED_STORE)
+    if speed:
+        parts += ["", "## Speed", "", speed]
     text = "\n".join(parts) + "\n"
     out_path = Path(out) if out else results_dir.parent / "RESULTS.md"
     out_path.write_text(text)

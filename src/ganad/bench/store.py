@@ -87,9 +87,13 @@ def store_path(results_dir: str | os.PathLike, dataset: str, protocol: str) -> P
     return Path(results_dir) / f"{dataset}-{protocol}.jsonl"
 
 
+SPEED_STORE = "speed.jsonl"  # throughput records (benchmarks/speed.py), not benchmark cells
+
+
 def all_records(results_dir: str | os.PathLike) -> Iterable[dict[str, Any]]:
     for p in sorted(Path(results_dir).glob("*.jsonl")):
-        yield from ResultStore(p).records()
+        if p.name != SPEED_STORE:
+            yield from ResultStore(p).records()
 
 
 def merge(src_dir: str | os.PathLike, dst_dir: str | os.PathLike) -> int:
