@@ -1,4 +1,8 @@
-"""ALAD on real data (scikit-learn's 8x8 digits), its four scores, spectral norm, contract checks."""
+"""ALAD on real data (scikit-learn's 8x8 digits), its four scores, spectral norm.
+
+The checks every model shares (save/load, batch independence, bad input, resume)
+are in test_model_contract.py.
+"""
 
 import copy
 
@@ -86,32 +90,6 @@ def test_scoring_is_eval_mode_and_touches_no_state(fitted, digits):
         np.testing.assert_array_equal(a[k], b[k])
     after = fitted.nets_.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # no power iteration, no BN update
-
-
-def test_score_does_not_depend_on_batch_mates(fitted, digits):
-    x = digits[1][:40]
-    together = fitted.decision_function(x)
-    alone = np.array([fitted.decision_function(x[i : i + 1])[0] for i in (0, 17, 39)])
-    np.testing.assert_allclose(alone, together[[0, 17, 39]], rtol=1e-5, atol=1e-6)
-
-
-def test_save_load_round_trip(fitted, digits, tmp_path):
-    path = tmp_path / "alad.pt"
-    fitted.save(path)
-    back = ganad.load(path)
-    assert type(back) is ALAD and back.get_params() == fitted.get_params()
-    for k, v in fitted.score_parts(digits[1]).items():
-        np.testing.assert_array_equal(back.score_parts(digits[1])[k], v)
-
-
-def test_checkpoint_resume_matches_an_uninterrupted_run(digits, tmp_path):
-    ck = tmp_path / "ck.pt"
-    x, test = digits[0][:32], digits[1][:9]
-    straight = ALAD(**{**TINY, "epochs": 2}).fit(x).decision_function(test)
-    ALAD(**{**TINY, "epochs": 1, "checkpoint": str(ck)}).fit(x)
-    resumed = ALAD(**{**TINY, "epochs": 2, "checkpoint": str(ck)}).fit(x)
-    assert resumed.history_.resumed_from == 1
-    np.testing.assert_array_equal(resumed.decision_function(test), straight)
 
 
 def test_pair_discriminators_at_32px():

@@ -1,4 +1,4 @@
-"""The detector contract (DESIGN.md): input validation, thresholds, registry, save/load."""
+"""The detector contract (:mod:`ganad.base`): input validation, thresholds, registry, save/load."""
 
 import numpy as np
 import pytest

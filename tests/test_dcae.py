@@ -1,4 +1,8 @@
-"""DCAE (ADGAN section 4.2 baseline) on real data (scikit-learn's 8x8 digits), contract checks."""
+"""DCAE (ADGAN section 4.2 baseline) on real data (scikit-learn's 8x8 digits).
+
+The checks every model shares (save/load, batch independence, bad input, resume)
+are in test_model_contract.py.
+"""
 
 import copy
 
@@ -64,20 +68,6 @@ def test_standardized_score_is_a_score_only_parameter(fitted, digits, tmp_path):
     np.testing.assert_array_equal(ganad.load(tmp_path / "s.pt").decision_function(digits[1]), det.decision_function(digits[1]))
     with pytest.raises(ValueError, match="score"):
         DCAE(**{**SMALL, "score": "nope"}).fit(digits[0])
-
-
-def test_score_does_not_depend_on_batch_mates(fitted, digits):
-    x = digits[1][:40]
-    together = fitted.decision_function(x)
-    alone = np.array([fitted.decision_function(x[i : i + 1])[0] for i in (0, 17, 39)])
-    np.testing.assert_allclose(alone, together[[0, 17, 39]], rtol=1e-5, atol=1e-7)
-
-
-def test_save_load_round_trip(fitted, digits, tmp_path):
-    fitted.save(tmp_path / "dcae.pt")
-    back = ganad.load(tmp_path / "dcae.pt")
-    assert type(back) is DCAE and back.get_params() == fitted.get_params()
-    np.testing.assert_array_equal(back.decision_function(digits[1]), fitted.decision_function(digits[1]))
 
 
 def test_fashion_mnist_size_is_padded_and_scored_on_original_pixels():

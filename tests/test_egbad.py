@@ -1,4 +1,8 @@
-"""EGBAD (BiGAN) on real data (scikit-learn's 8x8 digits), its score variants, contract checks."""
+"""EGBAD (BiGAN) on real data (scikit-learn's 8x8 digits), its score variants.
+
+The checks every model shares (save/load, batch independence, bad input, resume)
+are in test_model_contract.py.
+"""
 
 import copy
 
@@ -73,35 +77,6 @@ def test_scores_come_from_the_moving_average(fitted, digits):
     torch.testing.assert_close(live["g"].fc[1].running_mean, ema["g"].fc[1].running_mean)
     raw = EGBAD(**{**TINY, "ema_decay": 0.0}).fit(digits[0][:32])
     assert "ema" not in raw.nets_ and raw.decision_function(digits[1][:3]).shape == (3,)
-
-
-def test_score_does_not_depend_on_batch_mates(fitted, digits):
-    x = digits[1][:40]
-    together = fitted.decision_function(x)
-    alone = np.array([fitted.decision_function(x[i : i + 1])[0] for i in (0, 17, 39)])
-    np.testing.assert_allclose(alone, together[[0, 17, 39]], rtol=1e-5, atol=1e-6)
-    again = fitted.decision_function(x[::-1])[::-1]
-    np.testing.assert_allclose(again, together, rtol=1e-5, atol=1e-6)
-
-
-def test_save_load_round_trip(fitted, digits, tmp_path):
-    path = tmp_path / "egbad.pt"
-    fitted.save(path)
-    back = ganad.load(path)
-    assert type(back) is EGBAD and back.get_params() == fitted.get_params()
-    for k, v in fitted.score_parts(digits[1]).items():
-        np.testing.assert_array_equal(back.score_parts(digits[1])[k], v)
-    np.testing.assert_array_equal(back.decision_scores_, fitted.decision_scores_)
-
-
-def test_checkpoint_resume_matches_an_uninterrupted_run(digits, tmp_path):
-    ck = tmp_path / "ck.pt"
-    x, test = digits[0][:32], digits[1][:9]
-    straight = EGBAD(**{**TINY, "epochs": 2}).fit(x).decision_function(test)
-    EGBAD(**{**TINY, "epochs": 1, "checkpoint": str(ck)}).fit(x)  # "killed" after epoch 1
-    resumed = EGBAD(**{**TINY, "epochs": 2, "checkpoint": str(ck)}).fit(x)
-    assert resumed.history_.resumed_from == 1
-    np.testing.assert_array_equal(resumed.decision_function(test), straight)  # EMA and optimizers resumed too
 
 
 @pytest.mark.parametrize("train_adv", ["bce", "fm"])

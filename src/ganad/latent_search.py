@@ -74,12 +74,16 @@ _FLT_MIN = float(torch.finfo(torch.float32).tiny)
 
 # ----------------------------------------------------------------- seeding
 def image_seeds(x: np.ndarray, seed: int) -> list[int]:
-    """One 63-bit seed per sample: a keyed BLAKE2b hash of the sample's bytes.
+    """One 63-bit seed per sample: a keyed BLAKE2b hash of the sample's pixels as uint8.
 
     Identical images get identical seeds (and hence identical scores);
-    different images get independent ones.
+    different images get independent ones.  Float images in [0, 1] are hashed
+    as ``round(255 x)``, so an image given as uint8 or as ``x / 255`` is the
+    same image and starts its search from the same point.
     """
     key = (int(seed) % (1 << 64)).to_bytes(8, "little")
+    if x.dtype != np.uint8 and x.size and 0.0 <= float(x.min()) and float(x.max()) <= 1.0:
+        x = np.round(np.asarray(x, dtype=np.float64) * 255.0).astype(np.uint8)  # images: their uint8 pixels
     out = []
     for row in x:
         h = hashlib.blake2b(np.ascontiguousarray(row).tobytes(), digest_size=8, key=key)
