@@ -27,6 +27,7 @@ import numpy as np
 
 from .data.arrays import _check_value_range, as_array, as_nchw, check_image_range, check_same_layout, is_image
 from .exceptions import NotFittedError
+from .params import NON_NEGATIVE_INT, Interval, ListOf, check_params, merged_constraints
 
 FORMAT_VERSION = 1
 
@@ -92,14 +93,16 @@ class BaseDetector:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
+    #: each parameter's allowed forms (:mod:`ganad.params`); subclasses add theirs
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "contamination": [Interval(float, 0, 0.5, "right")],
+        "random_state": [NON_NEGATIVE_INT, None],
+        "value_range": [ListOf(Interval(float), length=2), None],
+    }
+
     def _check_params(self) -> None:
-        """Validate hyper-parameters; subclasses extend and call super()."""
-        c = self.contamination
-        if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0.0 < c <= 0.5:
-            raise ValueError(f"contamination must be in (0, 0.5]; got {c!r}")
-        r = self.random_state
-        if r is not None and (isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 0):
-            raise ValueError(f"random_state must be a non-negative integer or None; got {r!r}")
+        """Validate every declared constraint; subclasses add cross-parameter checks and call super()."""
+        check_params(self, merged_constraints(type(self)))
         if self.value_range is not None:
             _check_value_range(self.value_range)
 

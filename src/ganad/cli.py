@@ -225,7 +225,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     w_name = max(len(r["name"]) for r in rows)
     w_default = max(len(d) for d in defaults)
     for r, d in zip(rows, defaults):
-        print(f"  {r['name']:<{w_name}}  {d:<{w_default}}  {r['doc']}".rstrip())
+        allowed = f" [{r['allowed']}]" if r["allowed"] else ""
+        print(f"  {r['name']:<{w_name}}  {d:<{w_default}}  {r['doc']}{allowed}".rstrip())
     return 0
 
 
@@ -340,6 +341,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(exc).split()) or type(exc).__name__  # one line, whatever the message
         print(f"ganad {args.command}: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # `ganad models | head`: the reader left; say nothing
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"ganad {args.command}: interrupted (a rerun resumes from the last checkpoint)", file=sys.stderr)
         return 130

@@ -126,8 +126,9 @@ def parse_parameters(doc: str | None) -> dict[str, str]:
 
 def describe_params(name: str) -> list[dict[str, Any]]:
     """The parameters of model ``name``, in :meth:`_param_names` order, as
-    ``{"name", "default", "doc"}`` (``default`` is ``inspect.Parameter.empty``
-    for a required parameter; ``doc`` is "" when undocumented)."""
+    ``{"name", "default", "doc", "allowed"}`` (``default`` is ``inspect.Parameter.empty``
+    for a required parameter; ``doc`` is "" when undocumented; ``allowed`` says
+    what the declared constraints accept, "" when none is declared)."""
     cls = get_class(name)
     defaults: dict[str, Any] = {}
     docs: dict[str, str] = {}
@@ -145,8 +146,11 @@ def describe_params(name: str) -> list[dict[str, Any]]:
         fresh = cls().get_params()
     except Exception:  # noqa: BLE001 - a model that needs arguments: the signatures' defaults
         fresh = {}
-    return [{"name": n, "default": fresh.get(n, defaults.get(n, inspect.Parameter.empty)), "doc": docs.get(n, "")}
-            for n in cls._param_names()]
+    from .params import describe as describe_constraint, merged_constraints
+
+    allowed = {k: describe_constraint(v) for k, v in merged_constraints(cls).items()}
+    return [{"name": n, "default": fresh.get(n, defaults.get(n, inspect.Parameter.empty)), "doc": docs.get(n, ""),
+             "allowed": allowed.get(n, "")} for n in cls._param_names()]
 
 
 def format_default(value: Any) -> str:

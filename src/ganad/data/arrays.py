@@ -106,7 +106,7 @@ def check_image_range(x: Array, value_range: tuple[float, float] | None = None, 
     elif lo_x >= -1.0 - tol and hi_x <= 1.0 + tol:
         fix = "(x + 1) / 2 (or value_range=(-1, 1))"
     else:
-        fix = f"rescale them to [0, 1], or pass value_range=(lo, hi) with the range they come from"
+        fix = "rescale them to [0, 1], or pass value_range=(lo, hi) with the range they come from"
     raise ValueError(
         f"{name} holds float images with values in [{lo_x:g}, {hi_x:g}]; float images must be in [0, 1] "
         f"(uint8 images in [0, 255]): use {fix}"

@@ -79,9 +79,9 @@ from ..losses import clip_weights, d_loss_wgan, g_loss_wgan, gradient_penalty
 from ..progress import progress
 from ..nets.dcgan import DCGANDecoder, DCGANEncoder
 from ..nets.init import init_dcgan
+from ..params import BETA, BOOL, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, SHARED, Options
 from ..registry import register
 from ..train import alternating
-from .anogan import _check_int, _check_positive
 from .torch_base import TorchDetector, make_optimizer, module_dict
 
 _NORMS = ("batch", "layer", "none")
@@ -171,31 +171,13 @@ class ADGAN(TorchDetector):
         self.search_chunk = search_chunk
         self.threshold_images = threshold_images
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        _check_int("nz", self.nz, 1)
-        _check_int("width", self.width, 1)
-        _check_int("n_critic", self.n_critic, 1)
-        _check_int("n_seed", self.n_seed, 1)
-        _check_int("k", self.k, 0)
-        if self.search_chunk is not None:
-            _check_int("search_chunk", self.search_chunk, 1)
-        if self.threshold_images is not None:
-            _check_int("threshold_images", self.threshold_images, 1)
-        for name in ("clip", "gp_weight", "lr_z", "lr_theta"):
-            _check_positive(name, getattr(self, name))
-        if self.lr is not None:
-            _check_positive("lr", self.lr)
-        if self.lipschitz not in _LIPSCHITZ_DEFAULTS:
-            raise ValueError(f"lipschitz must be one of {tuple(_LIPSCHITZ_DEFAULTS)}; got {self.lipschitz!r}")
-        for name in ("search_beta1", "search_beta2"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
-                raise ValueError(f"{name} must be in [0, 1); got {v!r}")
-        if self.critic_norm is not None and self.critic_norm not in _NORMS:
-            raise ValueError(f"critic_norm must be None or one of {_NORMS}; got {self.critic_norm!r}")
-        if not isinstance(self.adapt_generator, (bool, np.bool_)):
-            raise ValueError(f"adapt_generator must be True or False; got {self.adapt_generator!r}")
+    _parameter_constraints = {
+        "nz": SHARED["nz"], "width": [POSITIVE_INT], "lr": [POSITIVE, None], "n_critic": [POSITIVE_INT],
+        "lipschitz": [Options(tuple(_LIPSCHITZ_DEFAULTS))], "clip": [POSITIVE], "gp_weight": [POSITIVE],
+        "critic_norm": [Options(_NORMS), None], "n_seed": [POSITIVE_INT], "k": [NON_NEGATIVE_INT],
+        "lr_z": [POSITIVE], "lr_theta": [POSITIVE], "search_beta1": [BETA], "search_beta2": [BETA],
+        "search_chunk": [POSITIVE_INT, None], "threshold_images": [POSITIVE_INT, None], "adapt_generator": [BOOL],
+    }
 
     # ------------------------------------------------------------ training
     def _build(self, input_shape: tuple[int, ...]) -> None:

@@ -73,6 +73,7 @@ from torch import nn
 from ..losses import d_loss_bce
 from ..nets.dcgan import DCGANDecoder
 from ..nets.joint import ALADEncoder, XXDiscriminator, XZDiscriminator, ZZDiscriminator, normal_init
+from ..params import BOOL, Interval, Options
 from ..registry import register
 from .egbad import _BiGANBase
 
@@ -110,17 +111,10 @@ class ALAD(_BiGANBase):
         self.xx_concat = xx_concat
         self.score_method = score_method
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        if self.width is None:
-            raise ValueError("width must be an integer >= 2; got None")
-        for name in ("sn", "allow_zz"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}")
-        if self.xx_concat not in ("height", "channel"):
-            raise ValueError(f"xx_concat must be 'height' or 'channel'; got {self.xx_concat!r}")
-        if self.score_method not in _SCORES:
-            raise ValueError(f"score_method must be one of {_SCORES}; got {self.score_method!r}")
+    _parameter_constraints = {
+        "width": [Interval(int, 2)], "sn": [BOOL], "allow_zz": [BOOL], "xx_concat": [Options(("height", "channel"))],
+        "score_method": [Options(_SCORES)],
+    }
 
     def _make_nets(self, channels: int, size: int) -> dict[str, nn.Module]:
         w, sn = self.width, bool(self.sn)

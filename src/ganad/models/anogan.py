@@ -61,20 +61,11 @@ from ..progress import progress
 from ..losses import d_loss_bce, g_loss_bce
 from ..nets.dcgan import DCGANDecoder, DCGANEncoder
 from ..nets.init import init_dcgan
+from ..params import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, SHARED, UNIT, Options
 from ..registry import register
 from .torch_base import TorchDetector, make_optimizer, module_dict
 
 _SCHEDULES = ("piecewise", "constant")
-
-
-def _check_int(name: str, v: Any, low: int) -> None:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-        raise ValueError(f"{name} must be an integer >= {low}; got {v!r}")
-
-
-def _check_positive(name: str, v: Any) -> None:
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not v > 0:
-        raise ValueError(f"{name} must be a positive number; got {v!r}")
 
 
 @register("anogan")
@@ -123,21 +114,11 @@ class AnoGAN(TorchDetector):
         self.search_schedule = search_schedule
         self.threshold_images = threshold_images
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        _check_int("nz", self.nz, 1)
-        _check_int("width", self.width, 1)
-        _check_int("search_steps", self.search_steps, 0)
-        if self.threshold_images is not None:
-            _check_int("threshold_images", self.threshold_images, 1)
-        _check_positive("lr", self.lr)
-        _check_positive("search_lr", self.search_lr)
-        if not isinstance(self.beta1, (int, float)) or not 0.0 <= self.beta1 < 1.0:
-            raise ValueError(f"beta1 must be in [0, 1); got {self.beta1!r}")
-        if not isinstance(self.lam, (int, float)) or not 0.0 <= self.lam <= 1.0:
-            raise ValueError(f"lam must be in [0, 1]; got {self.lam!r}")
-        if self.search_schedule not in _SCHEDULES:
-            raise ValueError(f"search_schedule must be one of {_SCHEDULES}; got {self.search_schedule!r}")
+    _parameter_constraints = {
+        "nz": SHARED["nz"], "width": [POSITIVE_INT], "lr": SHARED["lr"], "beta1": SHARED["beta1"], "lam": [UNIT],
+        "search_steps": [NON_NEGATIVE_INT], "search_lr": [POSITIVE], "search_schedule": [Options(_SCHEDULES)],
+        "threshold_images": [POSITIVE_INT, None],
+    }
 
     # ------------------------------------------------------------ training
     def _build(self, input_shape: tuple[int, ...]) -> None:

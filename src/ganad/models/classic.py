@@ -43,6 +43,7 @@ from sklearn.svm import OneClassSVM
 
 from ..base import BaseDetector
 from ..data.arrays import flatten
+from ..params import POSITIVE, POSITIVE_INT, Interval, Options, ListOf
 from ..registry import register
 
 PCA_GRID = (20, 40, 60, 80, 100)
@@ -62,11 +63,7 @@ class PCADetector(BaseDetector):
         super().__init__(contamination=contamination, random_state=random_state, value_range=value_range)
         self.n_components = n_components
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        n = self.n_components
-        if n is not None and (not isinstance(n, (int, np.integer)) or n < 1):
-            raise ValueError(f"n_components must be a positive integer or None; got {n!r}")
+    _parameter_constraints = {"n_components": [POSITIVE_INT, None]}
 
     # --- PCA, fitted on training data only
     def _fit_pca(self, x: np.ndarray) -> np.ndarray:
@@ -172,6 +169,8 @@ def gaussian_kde_logpdf(query: np.ndarray, data: np.ndarray, bandwidth: float, c
 class KDE(PCADetector):
     """Gaussian KDE on PCA features; bandwidth by 10-fold CV likelihood (ADGAN 4.2 (i))."""
 
+    _parameter_constraints = {"bandwidth": [POSITIVE, Options(("cv",))]}
+
     def __init__(
         self,
         n_components: int | None = 50,
@@ -251,10 +250,7 @@ class OCSVM(PCADetector):
         self.nu = nu
         self.gamma = gamma
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        if not 0 < self.nu <= 1:
-            raise ValueError(f"nu must be in (0, 1]; got {self.nu}")
+    _parameter_constraints = {"nu": [Interval(float, 0, 1, "right")], "gamma": [POSITIVE, Options(("evangelista", "scale", "auto"))]}
 
     def _fit_estimator(self, f: np.ndarray, chosen: dict[str, Any] | None = None) -> None:
         if chosen:
@@ -276,6 +272,10 @@ class OCSVM(PCADetector):
 @register("iforest")
 class IForest(PCADetector):
     """Isolation Forest on PCA features (ADGAN 4.2 (iii)); score = -sklearn's score_samples."""
+
+    _parameter_constraints = {
+        "n_estimators": [POSITIVE_INT], "max_samples": [POSITIVE_INT, Interval(float, 0, 1, "right"), Options(("auto",))],
+    }
 
     def __init__(
         self,
@@ -304,6 +304,11 @@ class IForest(PCADetector):
 @register("gmm")
 class GMM(PCADetector):
     """Gaussian mixture on PCA features, 2..20 components by BIC (ADGAN 4.2 (iv))."""
+
+    _parameter_constraints = {
+        "mixture_components": [ListOf(Interval(int, 1), min_length=1), None],
+        "covariance_type": [Options(("full", "tied", "diag", "spherical"))],
+    }
 
     def __init__(
         self,

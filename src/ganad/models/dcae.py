@@ -48,6 +48,7 @@ from torch import nn
 from ..data.transforms import from_model_output
 from ..nets.dcgan import DCGANDecoder, _n_down
 from ..nets.init import init_dcgan
+from ..params import POSITIVE_INT, SHARED
 from ..registry import register
 from .torch_base import TorchDetector, make_optimizer, module_dict
 
@@ -85,24 +86,9 @@ def crop_to_input(t: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     return t[..., top : top + h, left : left + w]
 
 
-def check_positive_int(obj: Any, *names: str) -> None:
-    for name in names:
-        v = getattr(obj, name)
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{name} must be a positive integer; got {v!r}")
-
-
-def check_positive_float(obj: Any, *names: str) -> None:
-    for name in names:
-        v = getattr(obj, name)
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 0:
-            raise ValueError(f"{name} must be a positive number; got {v!r}")
-
-
 # Floor of the per-pixel scale in [-1, 1] units (0.05 of the [0, 1] range), so
 # that pixels constant over the training images do not get infinite weight.
 PIXEL_FLOOR = 0.1
-
 
 class _AutoencoderBase(TorchDetector):
     """Shared by DCAE and VAE: hyper-parameters, optimiser, cropping, ``reconstruct``."""
@@ -115,14 +101,10 @@ class _AutoencoderBase(TorchDetector):
         self.beta1 = beta1
         self.weight_decay = weight_decay
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        check_positive_int(self, "nz", "width")
-        check_positive_float(self, "lr")
-        if not isinstance(self.beta1, (int, float)) or not 0.0 <= self.beta1 < 1.0:
-            raise ValueError(f"beta1 must be in [0, 1); got {self.beta1!r}")
-        if not isinstance(self.weight_decay, (int, float)) or self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be a number >= 0; got {self.weight_decay!r}")
+    _parameter_constraints = {
+        "nz": SHARED["nz"], "width": [POSITIVE_INT], "lr": SHARED["lr"], "beta1": SHARED["beta1"],
+        "weight_decay": SHARED["weight_decay"],
+    }
 
     def _optimizer(self) -> torch.optim.Optimizer:
         return make_optimizer(self.nets_.parameters(), self.lr, (self.beta1, 0.999), weight_decay=self.weight_decay)

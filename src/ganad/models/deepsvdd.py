@@ -85,6 +85,7 @@ from torch import nn
 
 from ..data.arrays import as_nchw, to_unit_float
 from ..nets.lenet import LENET_PRESETS, lenet_pair
+from ..params import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Interval, Options, ListOf
 from ..registry import register
 from .torch_base import TorchDetector, module_dict
 
@@ -180,35 +181,18 @@ class DeepSVDD(TorchDetector):
         self.eps = eps
 
     # ------------------------------------------------------------ params
+    _parameter_constraints = {
+        "objective": [Options(OBJECTIVES)], "nu": [Interval(float, 0, 1, "right")], "net": [Options(NETS)],
+        "rep_dim": [POSITIVE_INT, None], "lr": [POSITIVE], "pretrain_lr": [POSITIVE], "eps": [POSITIVE],
+        "weight_decay": [NON_NEGATIVE, None], "pretrain_weight_decay": [NON_NEGATIVE, None],
+        "pretrain_epochs": [NON_NEGATIVE_INT], "warm_up_epochs": [NON_NEGATIVE_INT],
+        "lr_milestones": [ListOf(POSITIVE_INT)], "pretrain_lr_milestones": [ListOf(POSITIVE_INT)],
+    }
+
     def _check_params(self) -> None:
         super()._check_params()
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {OBJECTIVES}; got {self.objective!r}")
-        if not isinstance(self.nu, (int, float)) or not 0.0 < self.nu <= 1.0:
-            raise ValueError(f"nu must be in (0, 1]; got {self.nu!r}")
-        if self.net not in NETS:
-            raise ValueError(f"net must be one of {NETS}; got {self.net!r}")
-        if self.rep_dim is not None:
-            if not isinstance(self.rep_dim, (int, np.integer)) or self.rep_dim < 1:
-                raise ValueError(f"rep_dim must be a positive integer or None; got {self.rep_dim!r}")
-            if self.pretrain_epochs and self.rep_dim % 16:
-                raise ValueError(f"rep_dim must be a multiple of 16 for autoencoder pretraining; got {self.rep_dim}")
-        for name in ("lr", "pretrain_lr", "eps"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not v > 0:
-                raise ValueError(f"{name} must be a positive number; got {v!r}")
-        for name in ("weight_decay", "pretrain_weight_decay"):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, (int, float)) or v < 0):
-                raise ValueError(f"{name} must be a number >= 0; got {v!r}")
-        for name in ("pretrain_epochs", "warm_up_epochs"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < 0:
-                raise ValueError(f"{name} must be an integer >= 0; got {v!r}")
-        for name in ("lr_milestones", "pretrain_lr_milestones"):
-            v = getattr(self, name)
-            if not isinstance(v, (list, tuple)) or not all(isinstance(m, (int, np.integer)) and m > 0 for m in v):
-                raise ValueError(f"{name} must be a list of positive epoch numbers; got {v!r}")
+        if self.rep_dim is not None and self.pretrain_epochs and self.rep_dim % 16:
+            raise ValueError(f"rep_dim must be a multiple of 16 for autoencoder pretraining; got {self.rep_dim}")
 
     # ------------------------------------------------------------- nets
     @property

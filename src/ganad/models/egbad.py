@@ -94,20 +94,13 @@ from ..nets.joint import (
     ema_update,
     normal_init,
 )
+from ..params import BETA, NON_NEGATIVE, SHARED, UNIT, Interval, Options
 from ..registry import register
 from .torch_base import TorchDetector, make_optimizer
 
 _ARCHES = ("auto", "mnist", "cifar")
 _DEFAULT_WIDTH = {"mnist": 64, "cifar": 128}
 _INIT_STD = {"mnist": 0.02, "cifar": 0.01}
-
-
-def _positive_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and np.isfinite(v)
 
 
 class _BiGANBase(TorchDetector):
@@ -122,18 +115,10 @@ class _BiGANBase(TorchDetector):
         self.beta1 = beta1
         self.ema_decay = ema_decay
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        if not _positive_int(self.nz):
-            raise ValueError(f"nz must be a positive integer; got {self.nz!r}")
-        if self.width is not None and not (_positive_int(self.width) and self.width >= 2):
-            raise ValueError(f"width must be an integer >= 2 (or None for the paper's); got {self.width!r}")
-        if not (_number(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number; got {self.lr!r}")
-        if not (_number(self.beta1) and 0.0 <= self.beta1 < 1.0):
-            raise ValueError(f"beta1 must be in [0, 1); got {self.beta1!r}")
-        if not (_number(self.ema_decay) and 0.0 <= self.ema_decay < 1.0):
-            raise ValueError(f"ema_decay must be in [0, 1) (0 = no averaging); got {self.ema_decay!r}")
+    _parameter_constraints = {
+        "nz": SHARED["nz"], "width": [Interval(int, 2), None], "lr": SHARED["lr"], "beta1": SHARED["beta1"],
+        "ema_decay": [BETA],
+    }
 
     # ----------------------------------------------------------------- nets
     def _make_nets(self, channels: int, size: int) -> dict[str, nn.Module]:  # pragma: no cover
@@ -224,18 +209,10 @@ class EGBAD(_BiGANBase):
         self.score_method = score_method
         self.lam = lam
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        if self.arch not in _ARCHES:
-            raise ValueError(f"arch must be one of {_ARCHES}; got {self.arch!r}")
-        if self.train_adv not in ("bce", "fm"):
-            raise ValueError(f"train_adv must be 'bce' or 'fm'; got {self.train_adv!r}")
-        if not (_number(self.train_residual) and self.train_residual >= 0):
-            raise ValueError(f"train_residual must be a number >= 0; got {self.train_residual!r}")
-        if self.score_method not in ("fm", "ce", "ce_real"):
-            raise ValueError(f"score_method must be 'fm', 'ce' or 'ce_real'; got {self.score_method!r}")
-        if not (_number(self.lam) and 0.0 <= self.lam <= 1.0):
-            raise ValueError(f"lam must be in [0, 1]; got {self.lam!r}")
+    _parameter_constraints = {
+        "arch": [Options(_ARCHES)], "train_adv": [Options(("bce", "fm"))], "train_residual": [NON_NEGATIVE],
+        "score_method": [Options(("fm", "ce", "ce_real"))], "lam": [UNIT],
+    }
 
     def resolved_arch(self, channels: int | None = None) -> str:
         """The nets ``arch`` stands for here: ``"mnist"`` or ``"cifar"`` ("auto": by channel count)."""

@@ -90,6 +90,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..losses import d_loss_wgan, g_loss_wgan, gradient_penalty
+from ..params import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, SHARED, Options
 from ..registry import register
 from ..train import History, alternating, fit_loop
 from .torch_base import TorchDetector
@@ -217,14 +218,6 @@ class FAnoGANEncoder(_Trunk):
 
 
 # ---------------------------------------------------------------- detector
-def _positive_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and np.isfinite(v)
-
-
 @register("fanogan")
 class FAnoGAN(TorchDetector):
     """f-AnoGAN: WGAN-GP, then the izi_f encoder; score = image MSE + kappa * critic-feature MSE.
@@ -268,28 +261,11 @@ class FAnoGAN(TorchDetector):
         self.kappa = kappa
         self.z_reg = z_reg
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        for name in ("nz", "width", "n_critic"):
-            if not _positive_int(getattr(self, name)):
-                raise ValueError(f"{name} must be a positive integer; got {getattr(self, name)!r}")
-        for name in ("lr", "encoder_lr"):
-            v = getattr(self, name)
-            if not (_number(v) and v > 0):
-                raise ValueError(f"{name} must be a positive number; got {v!r}")
-        for name in ("beta1", "beta2"):
-            v = getattr(self, name)
-            if not (_number(v) and 0.0 <= v < 1.0):
-                raise ValueError(f"{name} must be in [0, 1); got {v!r}")
-        for name in ("gp_weight", "kappa"):
-            v = getattr(self, name)
-            if not (_number(v) and v >= 0):
-                raise ValueError(f"{name} must be a number >= 0; got {v!r}")
-        e = self.encoder_epochs
-        if e is not None and not (isinstance(e, (int, np.integer)) and not isinstance(e, bool) and e >= 0):
-            raise ValueError(f"encoder_epochs must be a non-negative integer or None; got {e!r}")
-        if self.z_reg not in _Z_REGS:
-            raise ValueError(f"z_reg must be one of {_Z_REGS}; got {self.z_reg!r}")
+    _parameter_constraints = {
+        "nz": SHARED["nz"], "width": [POSITIVE_INT], "n_critic": [POSITIVE_INT], "lr": SHARED["lr"],
+        "encoder_lr": [POSITIVE], "beta1": SHARED["beta1"], "beta2": SHARED["beta2"], "gp_weight": [NON_NEGATIVE],
+        "kappa": [NON_NEGATIVE], "encoder_epochs": [NON_NEGATIVE_INT, None], "z_reg": [Options(_Z_REGS)],
+    }
 
     def _build(self, input_shape: tuple[int, ...]) -> None:
         c, size = input_shape[0], self.image_size_

@@ -89,8 +89,9 @@ from ..data.transforms import from_model_output
 from ..losses import d_loss_bce, d_loss_rsgan, g_loss_bce, g_loss_rsgan
 from ..nets.dcgan import DCGANDecoder, DCGANEncoder
 from ..nets.init import init_dcgan
+from ..params import BETA, NON_NEGATIVE, POSITIVE_INT, SHARED, UNIT, Options
 from ..registry import register
-from .dcae import check_positive_float, check_positive_int, crop_to_input
+from .dcae import crop_to_input
 from .torch_base import TorchDetector, make_optimizer, module_dict
 
 GAN_LOSSES = ("rsgan", "sgan")
@@ -159,24 +160,12 @@ class GAAE(TorchDetector):
         self.score_norm = score_norm
         self.latent_norm = latent_norm
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        check_positive_int(self, "nz", "width")
-        check_positive_float(self, "lr")
-        for name, choices in (("gan_loss", GAN_LOSSES), ("reduction", REDUCTIONS),
-                              ("score_norm", SCORE_NORMS), ("latent_norm", LATENT_NORMS)):
-            if getattr(self, name) not in choices:
-                raise ValueError(f"{name} must be one of {choices}; got {getattr(self, name)!r}")
-        if not isinstance(self.beta1, (int, float)) or not 0.0 <= self.beta1 < 1.0:
-            raise ValueError(f"beta1 must be in [0, 1); got {self.beta1!r}")
-        if not isinstance(self.weight_decay, (int, float)) or self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be a number >= 0; got {self.weight_decay!r}")
-        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1); got {self.dropout!r}")
-        if not isinstance(self.lam, (int, float)) or not 0.0 <= self.lam <= 1.0:
-            raise ValueError(f"lam must be in [0, 1]; got {self.lam!r}")
-        if self.beta is not None and (not isinstance(self.beta, (int, float)) or self.beta < 0):
-            raise ValueError(f"beta must be a number >= 0 or None; got {self.beta!r}")
+    _parameter_constraints = {
+        "nz": SHARED["nz"], "width": [POSITIVE_INT], "lr": SHARED["lr"], "beta1": SHARED["beta1"],
+        "weight_decay": SHARED["weight_decay"], "dropout": [BETA], "lam": [UNIT], "beta": [NON_NEGATIVE, None],
+        "gan_loss": [Options(GAN_LOSSES)], "reduction": [Options(REDUCTIONS)], "score_norm": [Options(SCORE_NORMS)],
+        "latent_norm": [Options(LATENT_NORMS)],
+    }
 
     # ------------------------------------------------------------- nets
     @property

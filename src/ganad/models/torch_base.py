@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ..base import BaseDetector
+from ..params import BOOL, POSITIVE_INT, SHARE, SHARED, Options, Path
 from ..data.transforms import model_size, to_model_input
 
 
@@ -112,26 +113,19 @@ class TorchDetector(BaseDetector):
         self.calibration_fraction = calibration_fraction
         self.precision = precision
 
+    _parameter_constraints = {
+        "epochs": SHARED["epochs"], "batch_size": SHARED["batch_size"], "verbose": [BOOL], "resume": [BOOL],
+        "checkpoint": [Path, None], "validation_fraction": [SHARE], "patience": [POSITIVE_INT, None],
+        "calibration_fraction": [SHARE], "precision": [Options(PRECISIONS)], "device": [Path, Options(("auto",))],
+    }
+
     def _check_params(self) -> None:
         super()._check_params()
-        for name in ("epochs", "batch_size"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < (0 if name == "epochs" else 1):
-                raise ValueError(f"{name} must be a positive integer; got {v!r}")
-        if not isinstance(self.resume, (bool, np.bool_)):
-            raise ValueError(f"resume must be True or False; got {self.resume!r}")
-        if not 0.0 <= self.validation_fraction < 0.5:
-            raise ValueError(f"validation_fraction must be in [0, 0.5); got {self.validation_fraction!r}")
         if str(self.device) != "auto":
             try:
                 torch.device(self.device)
             except (RuntimeError, TypeError):
                 raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {self.device!r}") from None
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}; got {self.precision!r}")
-        f = self.calibration_fraction
-        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.0 <= f < 0.5:
-            raise ValueError(f"calibration_fraction must be in [0, 0.5); got {f!r}")
         if self.patience is not None and self.validation_fraction == 0.0:
             raise ValueError("early stopping (patience) needs validation_fraction > 0")
 

@@ -76,8 +76,9 @@ import torch.nn.functional as F
 
 from ..nets.dcgan import DCGANDecoder
 from ..nets.init import init_dcgan
+from ..params import NON_NEGATIVE_INT, POSITIVE, Options
 from ..registry import register
-from .dcae import ConvEncoder, _AutoencoderBase, check_positive_float
+from .dcae import ConvEncoder, _AutoencoderBase
 from .torch_base import module_dict
 
 LIKELIHOODS = ("gaussian", "gaussian_pixel", "bernoulli")
@@ -119,13 +120,12 @@ class VAE(_AutoencoderBase):
         self.n_samples = n_samples
         self.score = score
 
+    _parameter_constraints = {
+        "likelihood": [Options(LIKELIHOODS)], "sigma": [POSITIVE], "n_samples": [NON_NEGATIVE_INT],
+    }
+
     def _check_params(self) -> None:
         super()._check_params()
-        if self.likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}; got {self.likelihood!r}")
-        check_positive_float(self, "sigma")
-        if not isinstance(self.n_samples, (int, np.integer)) or isinstance(self.n_samples, bool) or self.n_samples < 0:
-            raise ValueError(f"n_samples must be an integer >= 0; got {self.n_samples!r}")
         self._check_score()
 
     def _build(self, input_shape: tuple[int, ...]) -> None:
