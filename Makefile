@@ -4,9 +4,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ganad-installed
 FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup demo test data bench-classic clean
+.PHONY: setup demo test data browser bench-classic clean
 
-setup: $(STAMP) data
+setup: $(STAMP) data browser
 
 # torch is pinned to the CPU wheel that lies on this machine's disk; a bare
 # `torch` requirement would pull a multi-GB CUDA build.
@@ -22,6 +22,13 @@ data:
 	@if [ ! -f $(FMNIST) ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
 		|| echo "note: could not install dataset-fashion-mnist; Fashion-MNIST tests will skip"; \
+	fi
+
+# Chromium from Debian when apt is available, for tests/test_browser.py (it skips otherwise).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+		|| echo "note: could not install chromium; browser tests will skip"; \
 	fi
 
 demo: setup

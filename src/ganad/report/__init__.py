@@ -5,9 +5,11 @@
 ...                      metrics={"auroc": 0.93}, names=file_names)
 """
 
-from .html import write_report
+from .html import write_report, write_score_report
 from .plots import (
     extremes_grid_png,
+    extremes_maps_png,
+    pr_curve_png,
     image_grid_png,
     rank_extremes,
     residual_heatmap_png,
@@ -17,6 +19,9 @@ from .plots import (
 
 __all__ = [
     "write_report",
+    "write_score_report",
+    "pr_curve_png",
+    "extremes_maps_png",
     "rank_extremes",
     "roc_curve_png",
     "score_histogram_png",

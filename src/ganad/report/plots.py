@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve  # noqa: E402
 
 __all__ = [
     "rank_extremes",
@@ -29,6 +29,8 @@ __all__ = [
     "image_grid_png",
     "extremes_grid_png",
     "residual_heatmap_png",
+    "pr_curve_png",
+    "extremes_maps_png",
 ]
 
 DPI = 100
@@ -188,6 +190,38 @@ def roc_curve_png(
     ax.set_ylabel("true positive rate")
     ax.set_title(title or "ROC curve")
     ax.legend(loc="lower right")
+    ax.set_aspect("equal")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def pr_curve_png(
+    y: Sequence[int] | np.ndarray,
+    scores: Sequence[float] | np.ndarray,
+    path: str | Path,
+    title: str | None = None,
+) -> Path:
+    """Precision-recall curve (anomalies positive) with AUPRC (average precision) in the
+    legend and the chance level (the share of anomalies) dashed.
+
+    Raises ValueError unless ``y`` contains both classes.
+    """
+    s = _as_scores(scores)
+    yy = _as_labels(y, s.size)
+    if np.unique(yy).size < 2:
+        raise ValueError("PR curve needs both classes in y (0 normal and 1 anomalous)")
+    precision, recall, _ = precision_recall_curve(yy, s)
+    ap = float(average_precision_score(yy, s))
+    base = float(yy.mean())
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.step(recall, precision, where="post", color="tab:red", lw=2, label=f"AUPRC = {ap:.4f}")
+    ax.axhline(base, color="gray", lw=1, ls="--", label=f"chance = {base:.3f}")
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, 1.02)
+    ax.set_xlabel("recall (anomalies found)")
+    ax.set_ylabel("precision")
+    ax.set_title(title or "Precision-recall curve")
+    ax.legend(loc="lower left")
     ax.set_aspect("equal")
     fig.tight_layout()
     return _save(fig, path)
@@ -355,4 +389,64 @@ def residual_heatmap_png(
     fig.suptitle("Reconstruction residuals", fontsize=10)
     if im is not None:
         fig.colorbar(im, ax=axes[2, :].tolist(), shrink=0.9, pad=0.01, label="|diff|")
+    return _save(fig, path)
+
+
+def extremes_maps_png(
+    top: Sequence[np.ndarray],
+    top_scores: Sequence[float],
+    bottom: Sequence[np.ndarray],
+    bottom_scores: Sequence[float],
+    path: str | Path,
+    top_maps: np.ndarray | None = None,
+    bottom_maps: np.ndarray | None = None,
+    captions: tuple[Sequence[str], Sequence[str]] | None = None,
+) -> Path:
+    """Two rows of images already chosen: ``top`` (most anomalous first) and ``bottom``
+    (least anomalous first), captioned with their scores (or ``captions``).
+
+    With ``top_maps`` / ``bottom_maps`` (``(n, H, W)`` anomaly maps) each image is
+    drawn in grey with its map overlaid as a semi-transparent heat map; all maps
+    share one colour scale, shown by a colour bar.
+    """
+    rows = [(list(top), list(top_scores), top_maps, "most anomalous"),
+            (list(bottom), list(bottom_scores), bottom_maps, "least anomalous")]
+    rows = [r for r in rows if r[0]]
+    if not rows:
+        raise ValueError("no images to draw")
+    for imgs, sc, maps, label in rows:
+        if len(imgs) != len(sc) or (maps is not None and len(maps) != len(imgs)):
+            raise ValueError(f"length mismatch in the {label} row")
+    with_maps = any(r[2] is not None for r in rows)
+    all_maps = [m for r in rows if r[2] is not None for m in np.asarray(r[2], dtype=np.float64)]
+    lo = float(min(m.min() for m in all_maps)) if all_maps else 0.0
+    hi = float(max(m.max() for m in all_maps)) if all_maps else 1.0
+    if hi <= lo:
+        hi = lo + 1e-12
+    k = max(len(r[0]) for r in rows)
+    fig, axes = plt.subplots(len(rows), k, squeeze=False, layout="constrained",
+                             figsize=(max(k * _PANEL_IN, 3.6) + (0.9 if with_maps else 0), len(rows) * (_PANEL_IN + 0.35) + 0.4))
+    im = None
+    for r, (imgs, sc, maps, label) in enumerate(rows):
+        x = _as_images(np.stack(imgs))
+        vmax = _value_range(x)
+        for j in range(k):
+            ax = axes[r, j]
+            if j >= len(imgs):
+                ax.axis("off")
+                continue
+            if maps is not None:
+                grey = _to_unit(x[j])
+                _show(ax, grey.mean(axis=-1) if grey.ndim == 3 else grey, 1.0)
+                im = ax.imshow(np.asarray(maps[j], dtype=np.float64), cmap="inferno", alpha=0.5, vmin=lo, vmax=hi,
+                               interpolation="bilinear")
+            else:
+                _show(ax, x[j], vmax)
+            cap = captions[r][j] if captions is not None else _fmt(float(sc[j]))
+            ax.set_xlabel(cap, fontsize=7, labelpad=2)
+        axes[r, 0].set_ylabel(label, fontsize=8)
+    fig.suptitle("Most anomalous (top) and least anomalous (bottom)" + (", anomaly maps overlaid" if with_maps else ""),
+                 fontsize=9)
+    if im is not None:
+        fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, pad=0.01, label="anomaly map")
     return _save(fig, path)

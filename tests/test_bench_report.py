@@ -1,0 +1,83 @@
+"""`ganad report`: the benchmark store as one HTML page with PNGs, on a tiny synthetic store."""
+
+import json
+import re
+from pathlib import Path
+
+from PIL import Image
+
+from ganad.cli import main
+
+
+def _record(model, protocol, klass, seed, auroc, **options):
+    class_key = "anomalous_class" if protocol == "one-anomalous" else "normal_class"
+    return {
+        "model": model, "dataset": "fashion-mnist", "protocol": protocol, class_key: klass, "seed": seed,
+        "auroc": auroc, "auprc": auroc - 0.05, "f1": auroc - 0.2, "fit_seconds": 1.5, "score_seconds": 0.1,
+        "peak_rss_mb": 400.0, "n_train": 100, "n_test": 100, "device": "cpu:x86_64:2cores", "torch_version": "2",
+        "git_commit": "abc1234", "config": {"params": {"epochs": 1}, "grid": {}}, "protocol_options": options,
+    }
+
+
+def make_store(root: Path) -> Path:
+    """one-class (2 models x 3 classes, 2 seeds of one), contamination (3 gammas), ood (2 other sets), speed."""
+    root.mkdir(parents=True, exist_ok=True)
+    one_class = [_record(m, "one-class", c, s, 0.6 + 0.1 * c + (0.05 if m == "dcae" else 0) + 0.01 * s)
+                 for m in ("dcae", "ocsvm") for c in range(3) for s in ((0, 1) if m == "dcae" else (0,))]
+    contamination = [_record(m, "contamination", c, 0, 0.9 - g - (0.1 if m == "kde" else 0), gamma=g)
+                     for m in ("kde", "ganomaly") for g in (0.05, 0.1, 0.2) for c in range(2)]
+    ood = [_record(m, "ood", 0, 0, a, other=o) for m, a in (("vae", 0.8), ("dcae", 0.7)) for o in ("mnist", "cifar10")]
+    for name, rs in (("fashion-mnist-one-class", one_class), ("fashion-mnist-contamination", contamination),
+                     ("fashion-mnist-ood", ood)):
+        (root / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rs) + '{"cut by a cra')
+    speed = {"model": "dcae", "precision": "fp32", "threads": 1, "width": 64, "train_img_s": 1234.5,
+             "score_img_s": 9876.5, "train_gflop_s": 12.3, "peak_fp32_gflop_s": 80.0, "peak_bf16_gflop_s": 160.0,
+             "auroc": 0.91, "device": "test cpu", "commit": "abc1234"}
+    (root / "speed.jsonl").write_text(json.dumps(speed) + "\n")
+    return root
+
+
+def make_bench_report(tmp_path: Path) -> Path:
+    out = tmp_path / "report"
+    assert main(["report", "--results", str(make_store(tmp_path / "results")), "--out", str(out)]) == 0
+    return out
+
+
+def test_report_writes_index_and_pngs(tmp_path, capsys):
+    out = make_bench_report(tmp_path)
+    assert f"report: {out / 'index.html'}" in capsys.readouterr().out
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == ["bars-fashion-mnist-contamination.png", "bars-fashion-mnist-one-class.png",
+                    "bars-fashion-mnist-ood.png", "contamination-fashion-mnist.png"]
+    for p in pngs:
+        with Image.open(out / p) as im:
+            assert im.width > 300 and im.height > 100
+    page = (out / "index.html").read_text()
+    for src in re.findall(r'<img src="([^"]+)"', page):
+        assert (out / src).is_file(), src
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+    # the per-class heat-map table: our rows, published and peer rows, coloured cells
+    assert "background-color:#" in page and "GEOM (Golan &amp; El-Yaniv 2018)" in page and "PyOD 2.1 VAE" in page
+    assert re.search(r"dcae \(epochs=1\)</td><td class=\"kind\">ganad</td>", page)
+    # dcae, class 0: mean of two seeds (0.65, 0.66)
+    assert 'data-v="0.655' in page
+    assert "vs mnist" in page and "vs cifar10" in page  # the OOD table
+    assert 'id="speed"' in page and "9876" in page  # the speed table
+
+
+def test_report_errors_are_one_line(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    for argv, match in ((["report", "--results", str(tmp_path / "nothing")], "no such folder"),
+                        (["report", "--results", str(tmp_path / "empty"), "--out", str(tmp_path / "o")],
+                         "no benchmark records")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and match in err[0], err
+
+
+def test_speed_only_store(tmp_path):
+    store = make_store(tmp_path / "r")
+    for p in store.glob("fashion-mnist-*.jsonl"):
+        p.unlink()
+    assert main(["report", "--results", str(store), "--out", str(tmp_path / "o")]) == 0
+    assert 'id="speed"' in (tmp_path / "o" / "index.html").read_text()
