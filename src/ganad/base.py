@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .data.arrays import _check_value_range, as_array, as_nchw, check_image_range, check_same_layout, is_image
-from .exceptions import NotFittedError
+from .exceptions import NoAnomalyMapError, NotFittedError
 from .params import NON_NEGATIVE_INT, Interval, ListOf, check_params, merged_constraints
 
 FORMAT_VERSION = 1
@@ -226,6 +226,29 @@ class BaseDetector:
         parts = self._score_parts(x)
         return {k: np.asarray(v, dtype=np.float64) for k, v in parts.items()}
 
+    #: True for the detectors that reconstruct their input: they have :meth:`anomaly_map`
+    has_anomaly_map: ClassVar[bool] = False
+
+    def anomaly_map(self, X: Any) -> np.ndarray:
+        """Per-pixel anomaly map (N, H, W) float32 at the input's size, higher = more anomalous.
+
+        The residual between each image and the model's reconstruction of it,
+        per pixel, with the error of the model's own reconstruction term (|x -
+        x_hat| or (x - x_hat)^2, in [-1, 1] pixel units) averaged over the
+        channels; the nets' padding (28 -> 32) is cropped off.  Each model's
+        class docstring or ``_map_batch`` says which term it follows.  Detectors
+        that do not reconstruct their input (``has_anomaly_map`` False) raise
+        :class:`ganad.exceptions.NoAnomalyMapError` (a ``ValueError``).
+        """
+        if not self.has_anomaly_map:
+            raise NoAnomalyMapError(_no_map_message(self))
+        self._check_fitted()
+        x = self._validate(X, fitting=False)
+        return np.asarray(self._anomaly_map(x), dtype=np.float32)
+
+    def _anomaly_map(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
     def predict(self, X: Any) -> np.ndarray:
         """0 = normal, 1 = anomalous, by ``threshold_``."""
         return (self.decision_function(X) > self.threshold_).astype(np.int64)
@@ -318,6 +341,14 @@ class BaseDetector:
 
     def _restore_meta(self, meta: dict[str, Any]) -> None:
         """Hook: read back what ``_fitted_meta`` added beyond the common fields."""
+
+
+def _no_map_message(det: BaseDetector) -> str:
+    from .registry import available_models, get_class
+
+    name = det.name or type(det).__name__
+    with_maps = [n for n in available_models() if get_class(n).has_anomaly_map]
+    return f"{name} has no anomaly map: it does not reconstruct its input; models with maps: {', '.join(with_maps)}"
 
 
 def load(path: str | os.PathLike) -> BaseDetector:

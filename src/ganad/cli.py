@@ -1,8 +1,10 @@
-"""The ``ganad`` command: fit, score, bench, demo, models.
+"""The ``ganad`` command: fit, score, bench, report, export, demo, models.
 
     ganad fit ganomaly --data fashion-mnist --normal 0 --out run/
     ganad score run/ --images photos/ --top 50
     ganad bench --models kde ocsvm --data fashion-mnist --protocol one-class --seeds 1
+    ganad report --results benchmarks/results --out benchmarks/report
+    ganad export run/ model.onnx
     ganad demo
     ganad models [NAME]
 
@@ -14,12 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .exceptions import TrainingDivergedError
+from .exceptions import DistributedError, TrainingDivergedError
 
 EXIT_BAD_INPUT = 2
 
@@ -56,13 +59,83 @@ def _load_split(args: argparse.Namespace) -> Any:
 
 
 # ------------------------------------------------------------------ commands
+#: set by ``ganad fit --nproc N`` for its workers: the pid of the launcher, which holds the run lock
+LOCK_OWNER_ENV = "GANAD_LOCK_OWNER"
+EXIT_DIST_FAILED = 1
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
-    """Train into ``--out``, holding its lock (:mod:`ganad.runlock`) so no second fit writes there."""
+    """Train into ``--out``, holding its lock (:mod:`ganad.runlock`) so no second fit writes there.
+
+    ``--nproc N`` (N > 1) relaunches the command under torchrun (:func:`_launch`);
+    under torchrun every process trains, rank 0 holds the lock and writes.
+    """
+    from . import distributed
+    from .runlock import RunLock, holder
+
+    if args.nproc < 1:
+        raise CLIError(f"--nproc must be >= 1; got {args.nproc}")
+    if args.nproc > 1 and not distributed.launched():
+        return _launch(args)
+    out = _writable_folder(args.out, "--out")
+    if not distributed.launched():
+        with RunLock(out):
+            return _fit_locked(args, out)
+    distributed.init_from_env()
+    owner = os.environ.get(LOCK_OWNER_ENV, "")
+    if not distributed.is_main() or (owner.isdigit() and holder(out) == int(owner)):
+        rc = _fit_locked(args, out)  # rank 0 of `ganad fit --nproc`: its launcher holds the lock
+    else:
+        with RunLock(out):
+            rc = _fit_locked(args, out)
+    distributed.barrier("barrier (end of fit)")  # the others wait while rank 0 writes the report
+    return rc
+
+
+def _without_nproc(argv: Sequence[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """``ganad fit ... --nproc N``: the same command in N processes on this node, via torchrun.
+
+    The launcher holds the run lock for the whole run, gives each worker
+    ``cores // N`` threads (unless ``OMP_NUM_THREADS`` is set) and ends with the
+    workers: torchrun stops all of them when one fails, and they die with the
+    launcher (``kill -9`` included).  A failed run exits with code 1.
+    """
+    import subprocess
+
+    from . import distributed
     from .runlock import RunLock
 
     out = _writable_folder(args.out, "--out")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, cores // args.nproc)))
+    env[LOCK_OWNER_ENV] = str(os.getpid())
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}",
+           "--max-restarts=0", "-m", "ganad", *_without_nproc(args.argv)]
     with RunLock(out):
-        return _fit_locked(args, out)
+        proc = subprocess.Popen(cmd, env=env, preexec_fn=lambda: distributed.die_with_parent(signal.SIGTERM))
+        try:
+            rc = proc.wait()
+        except KeyboardInterrupt:  # torchrun got the SIGINT too: it stops its workers
+            proc.wait()
+            raise
+    if rc != 0:
+        print(f"ganad fit: error: the run with {args.nproc} processes failed (torchrun exit code {rc}; the failed "
+              f"process's error is above); rerun the same command to resume from the last checkpoint", file=sys.stderr)
+        return EXIT_DIST_FAILED
+    return 0
 
 
 def _fit_locked(args: argparse.Namespace, out: Path) -> int:
@@ -95,8 +168,15 @@ def _fit_locked(args: argparse.Namespace, out: Path) -> int:
         x_train = split.train.x
     det = ganad.create(args.model, **params)
     t0 = time.perf_counter()
-    det.fit(x_train)
-    print(f"fitted {args.model} on {len(x_train)} images in {time.perf_counter() - t0:.1f}s")
+    det.fit(x_train)  # under torchrun: every process (data parallel)
+    from .distributed import is_main, world_size
+
+    if not is_main():  # rank 0 writes; the others only take part in the scoring below
+        if split is not None:
+            det.decision_function(split.test.x)
+        return 0
+    procs = f" with {world_size()} processes" if world_size() > 1 else ""
+    print(f"fitted {args.model} on {len(x_train)} images in {time.perf_counter() - t0:.1f}s{procs}")
     det.save(out / "model.pt")
     result: dict[str, Any] = {"model": args.model, "params": params, "n_train": len(x_train)}
     if split is not None:
@@ -133,10 +213,15 @@ def _print_notes(notes: list[str], limit: int = 10) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    """Score a folder of any size: a DataLoader streams the files (``--workers``),
+    each batch is scored and written to ``scores.csv`` at once, and only the
+    scores and a few images for the report are kept (:mod:`ganad.scoring`).
+    ``.npy``/``.npz``/``.csv`` inputs are arrays already and are read whole."""
     import ganad
 
+    from .data import stream
     from .data.readers import read_any
-    from .report import write_report
+    from .scoring import anomaly_maps, score_stream
 
     model_path = Path(args.model)
     if model_path.is_dir():
@@ -144,24 +229,61 @@ def cmd_score(args: argparse.Namespace) -> int:
     det = ganad.load(model_path)
     if not os.path.exists(args.images):
         raise CLIError(f"--images {args.images}: no such file or folder")
+    for flag, value, low in (("--workers", args.workers, 0), ("--batch-size", args.batch_size, 1),
+                             ("--thumbs", args.thumbs, 0), ("--table", args.table, 1), ("--top", args.top, 1)):
+        if value < low:
+            raise CLIError(f"{flag} must be >= {low}; got {value}")
     default_out = Path(args.model if Path(args.model).is_dir() else ".") / "score-report"
     out = _writable_folder(args.out or str(default_out), "--out")  # before any image is scored
     shape = det.input_shape_
-    size = args.size if args.size is not None else ((shape[1], shape[2]) if len(shape) == 3 else None)
-    mode = ("L" if shape[0] == 1 else "RGB") if len(shape) == 3 else None
+    images = Path(args.images)
+    is_array = images.is_file() and images.suffix.lower() in (".npy", ".npz", ".csv")
     notes: list[str] = []
-    x, names = read_any(args.images, size=size, mode=mode, skip_bad=args.skip_bad, notes=notes)
-    _print_notes(notes)
+    if not is_array and len(shape) == 3 and shape[0] in (1, 3):
+        size = args.size if args.size is not None else (shape[1], shape[2])
+        data: Any = stream.ImageFolderStream(images, mode="L" if shape[0] == 1 else "RGB", size=size, crop=args.crop)
+        base, as_images = data.base, True
+    else:  # arrays, or a model that does not take images: read whole, as before
+        x, names = read_any(images, size=args.size, skip_bad=args.skip_bad, notes=notes)
+        data, base, as_images = stream.ArrayStream(x, names), (images if images.is_dir() else images.parent), x.ndim >= 3
+    labels = None
+    if args.labels:
+        labels = stream.labels_for(data.names, stream.read_labels_csv(args.labels, base), args.labels)
+    elif not is_array:
+        labels = stream.folder_labels(data.names)
     if "verbose" in det.get_params():
-        det.set_params(verbose=not args.quiet)
-    scores = det.decision_function(x)
-    skipped = sum(n.startswith("skipped") for n in notes)
-    index = write_report(out, scores, images=x if x.ndim >= 3 else None, threshold=det.threshold_, names=names,
-                         top=args.top, title=f"{det.name}: {args.images}" + (f" ({skipped} unreadable files skipped)" if skipped else ""))
-    order = sorted(range(len(scores)), key=lambda i: -scores[i])[: args.top]
-    for rank, i in enumerate(order, 1):
-        flag = "ANOMALOUS" if scores[i] > det.threshold_ else ""
-        print(f"{rank:4d}  {scores[i]:12.5g}  {names[i]}  {flag}")
+        det.set_params(verbose=False)  # one bar here, over the whole folder, not one per batch
+    loader = stream.image_loader(data, batch_size=args.batch_size, workers=args.workers) \
+        if isinstance(data, stream.ImageFolderStream) else stream.image_loader(data, batch_size=args.batch_size)
+    res = score_stream(det, loader, data.names, out / "scores.csv", labels=labels, skip_bad=args.skip_bad,
+                       thumbs=args.thumbs if as_images else 0, table=max(args.table, args.top),
+                       show_progress=not args.quiet, desc=f"{det.name} score")
+    skipped = res.skipped + sum(n.startswith("skipped") for n in notes)  # + those read_any left out
+    notes += res.notes
+    if res.converted:
+        what = "colour images to grey" if shape[0] == 1 else "grey images to RGB"
+        notes.append(f"converted {res.converted} {what} (the model was trained on {'L' if shape[0] == 1 else 'RGB'} images)")
+    _print_notes(notes)
+    top_imgs = [im for _, _, im in res.top]
+    bottom_imgs = [im for _, _, im in res.bottom]
+    maps = anomaly_maps(det, top_imgs + bottom_imgs)
+    lab = {int(p): int(v) for p, v in zip(res.positions, res.labels)} if res.labels is not None else {}
+    from .report import write_score_report
+
+    index = write_score_report(
+        out, res.scores, res.threshold, labels=res.labels,
+        table_rows=[(sc, data.names[p], parts, lab.get(p)) for sc, p, parts in res.table[: args.table]],
+        part_names=res.part_names,
+        top=(top_imgs, [sc for sc, _, _ in res.top], [data.names[p] for _, p, _ in res.top]) if top_imgs else None,
+        bottom=(bottom_imgs, [sc for sc, _, _ in res.bottom], [data.names[p] for _, p, _ in res.bottom]),
+        top_maps=None if maps is None else maps[: len(top_imgs)],
+        bottom_maps=None if maps is None else maps[len(top_imgs):],
+        title=f"{det.name}: {args.images}" + (f" ({skipped} unreadable files skipped)" if skipped else ""),
+        skipped=skipped, notes=notes,
+    )
+    for rank, (sc, p, _) in enumerate(res.table[: args.top], 1):
+        flag = "ANOMALOUS" if sc > res.threshold else ""
+        print(f"{rank:4d}  {sc:12.5g}  {data.names[p]}  {flag}")
     if skipped:
         print(f"skipped {skipped} unreadable file(s)", file=sys.stderr)
     print(f"report: {index}")
@@ -195,6 +317,45 @@ def cmd_bench(args: argparse.Namespace) -> int:
     runner.run_bench(cells, args.results, progress=not (args.no_progress or args.quiet))
     render.render(args.results, args.render_to)
     print(f"results: {args.results}; table: {args.render_to or Path(args.results).parent / 'RESULTS.md'}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``ganad report``: the benchmark store as one HTML page with its PNGs (:mod:`ganad.report.bench_report`)."""
+    from .report.bench_report import write_bench_report
+
+    if not os.path.isdir(args.results):
+        raise CLIError(f"--results {args.results}: no such folder")
+    out = _writable_folder(args.out, "--out")
+    print(f"report: {write_bench_report(args.results, out)}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``ganad export RUN model.onnx``: a saved detector's scoring as an ONNX graph (:mod:`ganad.export`);
+    a detector that cannot be exported (search-based, classic) is a one-line error, exit 2."""
+    import ganad
+
+    from .export import to_onnx
+
+    model_path = Path(args.model)
+    if model_path.is_dir():
+        model_path = model_path / "model.pt"
+    det = ganad.load(model_path)
+    out = Path(args.out)
+    if out.is_dir():
+        raise CLIError(f"{out}: is a folder; give the .onnx file to write")
+    if out.parent != Path("") and not out.parent.is_dir():
+        raise CLIError(f"{out}: no such folder {out.parent}")
+    try:
+        props = to_onnx(det, out)
+    except ImportError as exc:
+        raise CLIError(str(exc)) from None
+    c, h, w = det.input_shape_
+    outputs = ", ".join(json.loads(props["outputs"]))
+    print(f"exported {det.name}: uint8 images (N, {c}, {h}, {w}) -> {outputs}; threshold {det.threshold_:.6g} "
+          f"(in the file's metadata)")
+    print(f"onnx: {out}")
     return 0
 
 
@@ -290,6 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="delete the checkpoint in --out and train from scratch (a rerun otherwise resumes it, "
                         "and refuses one written by a different run)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train with N processes on this node through torchrun (gloo on CPU, NCCL on CUDA; "
+                        "batch_size stays the global batch); for several nodes see README")
     _image_args(p)
     p.set_defaults(func=cmd_fit)
 
@@ -298,8 +462,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", required=True, help="folder of PNG/JPEG/BMP images, or an .npy/.npz/.csv file")
     p.add_argument("--top", type=int, default=50, help="how many of the most anomalous to list")
     p.add_argument("--out", default=None, help="report folder (default: <run>/score-report)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar (neural models show one, with images/s)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (it counts images, with images/s)")
     _image_args(p)
+    p.add_argument("--crop", action="store_true",
+                   help="bring images to the size by an aspect-keeping bilinear scale and a centre crop "
+                        "(nothing stretched, borders lost) instead of a bilinear resize (stretches)")
+    p.add_argument("--labels", default=None, metavar="CSV",
+                   help="a CSV with columns path,label (0/1 or normal/anomalous; paths relative to --images): "
+                        "adds ROC/PR curves, AUROC, AUPRC, F1 and confusion counts to the report. A folder "
+                        "whose images all lie in normal/ and anomalous/ subfolders is labelled by them")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="DataLoader worker processes that read and resize images (0: this process)")
+    p.add_argument("--batch-size", type=int, default=256, metavar="N", help="images scored at a time")
+    p.add_argument("--thumbs", type=int, default=8, metavar="K",
+                   help="the K most and K least anomalous images shown in the report (with anomaly maps when "
+                        "the detector has them)")
+    p.add_argument("--table", type=int, default=500, metavar="N",
+                   help="rows of the report's sortable table: the N highest scores (all of them in scores.csv)")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("bench", help="run models x classes x seeds into the result store; resumable")
@@ -319,6 +498,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars (cells, and images/s while scoring)")
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser("report", help="the benchmark store as an HTML page with charts (beside published and peer numbers)")
+    p.add_argument("--results", default="benchmarks/results", help="folder of the JSONL result store (and speed.jsonl)")
+    p.add_argument("--out", default="benchmarks/report", help="folder for index.html and its PNGs")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("export", help="write a saved detector's scoring as an ONNX graph (uint8 images -> score, anomaly map)",
+                       description="The graph takes uint8 images (N, C, H, W) in the training layout and returns the "
+                                   "scores and, for reconstruction models, the anomaly maps; the threshold and the "
+                                   "input convention are in the file's metadata_props.  Search-based (anogan, adgan) "
+                                   "and classic models cannot be exported.")
+    p.add_argument("model", metavar="RUN", help="a run folder from `ganad fit` or a model.pt file")
+    p.add_argument("out", metavar="OUT.onnx", help="the ONNX file to write")
+    p.set_defaults(func=cmd_export)
+
     p = sub.add_parser("demo", help="train on one digit of the embedded digits data, score the rest, write a report")
     p.add_argument("--out", default="demo-report")
     p.add_argument("--model", default="ganomaly")
@@ -333,13 +526,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _process_name() -> str:
+    """" (process R of N)" under torchrun, else "" (without importing torch for it)."""
+    dist = sys.modules.get("ganad.distributed")
+    return f" (process {dist.rank()} of {dist.world_size()})" if dist is not None and dist.world_size() > 1 else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `fit --nproc N` relaunches it
     try:
         return int(args.func(args) or 0)
+    except DistributedError as exc:  # another process died or stopped answering
+        print(f"ganad {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_DIST_FAILED
     except (CLIError, ValueError, FileNotFoundError, NotADirectoryError, PermissionError, TrainingDivergedError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__  # one line, whatever the message
-        print(f"ganad {args.command}: error: {message}", file=sys.stderr)
+        where = _process_name()
+        print(f"ganad {args.command}: error{where}: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # `ganad models | head`: the reader left; say nothing
         sys.stderr.close()

@@ -7,3 +7,12 @@ class NotFittedError(ValueError, AttributeError):
 
 class TrainingDivergedError(RuntimeError):
     """A loss became NaN or infinite during training."""
+
+
+class DistributedError(RuntimeError):
+    """A collective of a torchrun run failed: another process died or stopped answering,
+    or the processes disagree (:mod:`ganad.distributed`)."""
+
+
+class NoAnomalyMapError(ValueError):
+    """``anomaly_map`` was asked of a detector that does not reconstruct its input."""

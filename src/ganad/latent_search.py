@@ -214,10 +214,12 @@ def search_latent(
 @dataclass
 class SearchResult:
     """ADGAN search output: ``loss`` (B, S) final squared L2 error per image and seed,
-    ``z`` (B, S, d) final latents."""
+    ``z`` (B, S, d) final latents; ``pixel_error`` (B, C, H, W), only with ``return_maps``:
+    the final squared error per pixel, averaged over the seeds (its pixel sum is ``loss.mean(1)``)."""
 
     loss: torch.Tensor
     z: torch.Tensor
+    pixel_error: torch.Tensor | None = None
 
 
 def squared_error(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -247,6 +249,7 @@ def adgan_search(
     adapt_generator: bool = True,
     chunk_size: int | None = None,
     backend: str = "auto",
+    return_maps: bool = False,
 ) -> SearchResult:
     """ADGAN's Algorithm 1 for B images x (B, C, H, W) and S seeds each, z0 (B, S, d).
 
@@ -259,7 +262,8 @@ def adgan_search(
     fixed (z-only search, one shared generator; much cheaper).
 
     The generator runs in eval mode (its mode is restored afterwards); its own
-    parameters and buffers are never modified.
+    parameters and buffers are never modified.  ``return_maps`` also returns the
+    per-pixel squared error at the final (z, theta), averaged over each image's seeds.
     """
     if backend not in _BACKENDS:
         raise ValueError(f"backend must be one of {_BACKENDS}; got {backend!r}")
@@ -271,7 +275,7 @@ def adgan_search(
     chunk = int(chunk_size) if chunk_size else default_chunk(n_params, adapt_generator)
     image_of = torch.arange(b, device=x.device).repeat_interleave(s)
     z_flat = z0.reshape(n_units, d)
-    losses, zs = [], []
+    losses, zs, maps = [], [], []
     with eval_mode(generator), torch.inference_mode(False), torch.enable_grad():
         fwd, ws = None, None
         if adapt_generator and steps > 0:
@@ -280,25 +284,30 @@ def adgan_search(
         for lo in range(0, n_units, chunk):
             zc, xc = z_flat[lo : lo + chunk], x[image_of[lo : lo + chunk]]
             if fwd is None:
-                loss, zf = _search_z_only(generator, xc, zc, steps, lr_z, betas, eps)
+                loss, zf, out = _search_z_only(generator, xc, zc, steps, lr_z, betas, eps)
             else:
-                loss, zf = _search_with_theta(generator, fwd, ws, xc, zc, steps, lr_z, lr_theta, betas, eps)
+                loss, zf, out = _search_with_theta(generator, fwd, ws, xc, zc, steps, lr_z, lr_theta, betas, eps)
             losses.append(loss)
             zs.append(zf)
-    return SearchResult(torch.cat(losses).reshape(b, s), torch.cat(zs).reshape(b, s, d))
+            if return_maps:
+                maps.append((out - xc).pow(2).detach())
+            del out
+    pixel_error = torch.cat(maps).reshape(b, s, *x.shape[1:]).mean(1) if return_maps else None
+    return SearchResult(torch.cat(losses).reshape(b, s), torch.cat(zs).reshape(b, s, d), pixel_error)
 
 
 def _search_z_only(
     g: nn.Module, x: torch.Tensor, z0: torch.Tensor, steps: int, lr: float,
     betas: tuple[float, float], eps: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     z = z0.detach().clone().requires_grad_(True)
     m, v = torch.zeros_like(z), torch.zeros_like(z)
     for t in range(1, steps + 1):
         (grad,) = torch.autograd.grad(squared_error(g(z), x).sum(), z)
         adam_step_([z], [grad], [m], [v], t, lr, *betas, eps)
     with torch.no_grad():
-        return squared_error(g(z), x), z.detach()
+        out = g(z)
+        return squared_error(out, x), z.detach(), out
 
 
 class _Workspace:
@@ -318,7 +327,7 @@ class _Workspace:
 def _search_with_theta(
     g: nn.Module, fwd: UnitForward, ws: _Workspace, x: torch.Tensor, z0: torch.Tensor, steps: int,
     lr_z: float, lr_theta: float, betas: tuple[float, float], eps: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     u = len(z0)
     names = [n for n, _ in g.named_parameters()]
     theta, m_t, v_t = ws.take(u)
@@ -337,7 +346,8 @@ def _search_with_theta(
         adam_step_(theta, grads[1:], m_t, v_t, t, lr_theta, *betas, eps)
         del grads, loss
     with torch.no_grad():
-        return squared_error(fwd(dict(zip(names, theta)), z), x), z.detach()
+        out = fwd(dict(zip(names, theta)), z)
+        return squared_error(out, x), z.detach(), out
 
 
 # ----------------------------------------------- batched per-pair forwards

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .distributed import batch_rand, global_mean
+
 Inputs = torch.Tensor | Sequence[torch.Tensor]
 
 
@@ -62,7 +64,8 @@ def feature_matching(real_feats: torch.Tensor, fake_feats: torch.Tensor, paired:
     """
     if paired:
         return (real_feats - fake_feats).pow(2).mean()
-    return (real_feats.flatten(1).mean(0) - fake_feats.flatten(1).mean(0)).pow(2).mean()
+    # under torchrun the batch means are the global batch's (global_mean: identity in one process)
+    return (global_mean(real_feats.flatten(1).mean(0)) - global_mean(fake_feats.flatten(1).mean(0))).pow(2).mean()
 
 
 # -------------------------------------------------------------------- WGAN
@@ -112,7 +115,7 @@ def gradient_penalty(
         raise ValueError(f"real has {len(reals)} inputs but fake has {len(fakes)}")
     n = len(reals[0])
     dev = generator.device if generator is not None else reals[0].device
-    a = torch.rand(n, generator=generator, device=dev).to(reals[0].device)
+    a = batch_rand(n, generator=generator, device=dev).to(reals[0].device)  # torchrun: the global batch's rows
     mixed = []
     for r, f in zip(reals, fakes):
         ar = a.view(n, *([1] * (r.dim() - 1))).to(r.dtype)

@@ -10,7 +10,9 @@ What is *not* part of the identity:
 * run-time settings that do not change the weights: ``verbose``,
   ``checkpoint``, ``resume``, ``device`` (a run may be resumed on another
   device) and ``contamination`` (it only sets the threshold from the training
-  scores, after training);
+  scores, after training); ``sync_batchnorm`` belongs with the number of
+  processes (neither is part of the identity: a checkpoint resumes with any
+  number of processes, and in one process it changes nothing);
 * a detector's ``score_params`` (they change scoring only);
 * the epoch counts of the phase being checked and of later phases
   (:func:`phase_length_params`): the training loop checks a phase's length itself, so an
@@ -36,7 +38,7 @@ import numpy as np
 FULL_HASH_BYTES = 64 * 2**20
 SAMPLE_BYTES = 16 * 2**20
 #: parameters that never change what training produces
-NOT_IDENTITY = ("verbose", "checkpoint", "resume", "device", "contamination")
+NOT_IDENTITY = ("verbose", "checkpoint", "resume", "device", "contamination", "sync_batchnorm")
 
 
 def data_fingerprint(x: np.ndarray) -> dict[str, Any]:

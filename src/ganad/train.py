@@ -27,6 +27,10 @@ optimisation step on one batch (GANs: the D and G updates, see
   result does not depend on the total), never returned for fewer epochs than
   it has done; a finished run that ended on restored best weights
   (early stopping) cannot be extended;
+* under torchrun is data parallel (:mod:`ganad.distributed`): one global
+  order and global batch, each rank steps on its slice, gradients averaged
+  before every optimizer step, rank 0 writes the checkpoint; a distributed run
+  resumes after ``kill -9`` like a single one (with any number of processes);
 * optionally evaluates ``val_loss`` (normal validation data only, lower is
   better) after each epoch with every module in eval mode under
   ``torch.no_grad``, stops after ``patience`` epochs without improvement and
@@ -54,6 +58,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import distributed
 from .exceptions import TrainingDivergedError
 from .run_identity import differences
 
@@ -189,7 +194,9 @@ def _check_same_run(
 
 
 def _announce(msg: str, verbose: bool) -> None:
-    """One line about a resume: on stderr when verbose (the CLI), else logged."""
+    """One line about a resume: on stderr when verbose (the CLI), else logged; rank 0 only."""
+    if not distributed.is_main():
+        return
     if verbose:
         print(msg, file=sys.stderr, flush=True)
     else:
@@ -282,10 +289,24 @@ class _Run:
 
 
 def _resume(run: _Run) -> tuple[int, bool]:
-    """Load the run's checkpoint when there is one: (first epoch to train, nothing left to train)."""
-    if run.ckpt is None or not os.path.exists(run.ckpt):
+    """Load the run's checkpoint when there is one: (first epoch to train, nothing left to train).
+
+    Under torchrun rank 0 reads it and sends it to the others (their nodes
+    need not see rank 0's files), so every rank resumes from the same state.
+    """
+    if run.ckpt is None:
         return 0, False
-    ck = load_checkpoint(run.ckpt)
+    if distributed.is_distributed():
+        ck = distributed.broadcast_object(
+            _read_checkpoint(run.ckpt) if distributed.is_main() else None, what="broadcast (checkpoint)")
+        if isinstance(ck, BaseException):  # rank 0 could not read it: every rank says why
+            raise ValueError(str(ck))
+        if ck is None:
+            return 0, False
+    elif not os.path.exists(run.ckpt):
+        return 0, False
+    else:
+        ck = load_checkpoint(run.ckpt)
     _check_same_run(ck, run.ckpt, run.run_key, len(run.data), run.bs, run.epochs)
     _load_states(run.state, ck["state"], run.ckpt)
     run.hist = History.from_dict(ck["history"])
@@ -299,9 +320,25 @@ def _resume(run: _Run) -> tuple[int, bool]:
     return start, done
 
 
+def _read_checkpoint(path: str) -> dict[str, Any] | ValueError | None:
+    """Rank 0's view of ``path``: the checkpoint, None when there is none, or the error."""
+    if not os.path.exists(path):
+        return None
+    try:
+        return load_checkpoint(path)
+    except ValueError as exc:
+        return exc
+
+
 def _train_epoch(run: _Run, epoch: int) -> None:
-    """One pass of ``step`` over a fresh shuffle; per-epoch mean losses go to the history."""
+    """One pass of ``step`` over a fresh shuffle; per-epoch mean losses go to the history.
+
+    Under torchrun every rank draws the same permutation and trains on its slice
+    of each global batch (:mod:`ganad.distributed`); the losses are the global
+    batch's and the images counted are the global batch's.
+    """
     n, bs, steps, hist = len(run.data), run.bs, run.steps, run.hist
+    parallel = distributed.is_distributed()
     perm = torch.randperm(n, generator=run.generator).numpy()
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
@@ -310,8 +347,13 @@ def _train_epoch(run: _Run, epoch: int) -> None:
         for i in range(steps):
             t0 = time.perf_counter()
             idx = perm[i * bs : (i + 1) * bs]
-            with run.step_context():
-                losses = _floats(run.step(run.to_input(run.data[idx]), epoch * steps + i))
+            shard = distributed.batch_shard(len(idx)) if parallel else None
+            local = idx if shard is None else idx[shard.start : shard.stop]
+            with run.step_context(), distributed.step_shard(shard):
+                losses = _floats(run.step(run.to_input(run.data[local]), epoch * steps + i))
+            if parallel:
+                losses = distributed.mean_losses(losses, shard)
+                distributed.sync_buffers(run.modules.values())
             hist.train_seconds += time.perf_counter() - t0
             hist.images += len(idx)
             for name, v in losses.items():
@@ -335,7 +377,7 @@ def _train_epoch(run: _Run, epoch: int) -> None:
 
 
 def _epoch_bar(run: _Run, epoch: int) -> Any:
-    if not run.verbose:
+    if not run.verbose or not distributed.is_main():
         return None
     from tqdm.auto import tqdm
 
@@ -347,6 +389,7 @@ def _validate(run: _Run, epoch: int, val_loss: Callable[[], float], patience: in
     hist = run.hist
     with _EvalMode(run.modules), torch.no_grad():
         v = float(val_loss())
+    v = float(distributed.broadcast_object(v, what="broadcast (val_loss)"))  # one early-stopping decision
     if not math.isfinite(v):
         raise TrainingDivergedError(f"{run.desc}: val_loss became {v} after epoch {epoch + 1}/{run.epochs}")
     hist.val_losses.append(v)
@@ -359,8 +402,15 @@ def _validate(run: _Run, epoch: int, val_loss: Callable[[], float], patience: in
 
 
 def _write_checkpoint(run: _Run, epoch: int, finished: bool) -> None:
-    """Everything a resume needs, after epoch ``epoch`` (0-based) is complete."""
+    """Everything a resume needs, after epoch ``epoch`` (0-based) is complete.
+
+    Under torchrun rank 0 writes (every rank holds the same state) and the
+    others wait for it, so no rank runs ahead of the last checkpoint.
+    """
     assert run.ckpt is not None
+    if not distributed.is_main():
+        distributed.barrier("barrier (checkpoint)")
+        return
     _save_checkpoint(
         run.ckpt,
         {
@@ -378,6 +428,7 @@ def _write_checkpoint(run: _Run, epoch: int, finished: bool) -> None:
             "rng": _rng_state(run.generator),
         },
     )
+    distributed.barrier("barrier (checkpoint)")
 
 
 def fit_loop(
@@ -397,6 +448,7 @@ def fit_loop(
     drop_last: bool = True,
     run_key: Mapping[str, Any] | None = None,
     step_context: Callable[[], ContextManager[Any]] | None = None,
+    sync_batchnorm: bool = False,
 ) -> History:
     """Train for ``epochs`` epochs of ``step`` over shuffled batches of ``data``.
 
@@ -411,6 +463,12 @@ def fit_loop(
     autocast is entered and left per step, so no cast weight outlives an
     optimiser update).  Returns the :class:`History`; raises
     ``TrainingDivergedError`` on a NaN/inf loss, naming the epoch, the step and the loss.
+
+    Under torchrun (:mod:`ganad.distributed`) the loop is data parallel: each
+    rank steps on its slice of every global batch of ``batch_size``, the
+    optimizers in ``state`` average their gradients over the ranks, rank 0
+    writes the checkpoint, and ``sync_batchnorm`` gives BatchNorm the global
+    batch's statistics.  In one process ``sync_batchnorm`` changes nothing.
     """
     n = len(data)
     if n == 0:
@@ -420,6 +478,11 @@ def fit_loop(
     if patience is not None and (val_loss is None or patience < 1):
         raise ValueError("patience needs a val_loss and must be >= 1")
     bs = min(batch_size, n)
+    world = distributed.world_size() if distributed.is_distributed() else 1
+    smallest = bs if drop_last or n % bs == 0 else n % bs
+    if smallest < world:
+        raise ValueError(f"a batch of {smallest} images cannot be split over {world} processes; "
+                         f"use batch_size >= {world} (and at least as many training images)")
     run = _Run(
         step=step, data=data, to_input=to_input, epochs=epochs, bs=bs,
         steps=n // bs if drop_last else math.ceil(n / bs), generator=generator, state=state,
@@ -430,7 +493,18 @@ def fit_loop(
     start, done = _resume(run)
     if done:
         return run.hist
-    hist = run.hist
+    synced = distributed.convert_sync_batchnorm(run.modules.values()) if sync_batchnorm and world > 1 else []
+    try:
+        with distributed.data_parallel(run.state):
+            _epochs(run, start, val_loss, patience)
+    finally:
+        distributed.revert(synced)
+    return run.hist
+
+
+def _epochs(run: _Run, start: int, val_loss: Callable[[], float] | None, patience: int | None) -> None:
+    """Epochs ``start`` .. ``run.epochs`` - 1: train, validate, checkpoint; stop early when told."""
+    epochs, hist = run.epochs, run.hist
     t_start, seconds_before = time.perf_counter(), hist.seconds
     for epoch in range(start, epochs):
         _train_epoch(run, epoch)
@@ -444,9 +518,10 @@ def fit_loop(
             _load_states(run.modules, run.best_state, "best weights")
         if run.ckpt is not None:
             _write_checkpoint(run, epoch, finished)
+        distributed.check_in_sync(run.modules.values(), f"epoch {epoch + 1}")
+        distributed.maybe_fail(epoch + 1)
         if hist.stopped_early:
             break
-    return hist
 
 
 __all__ = ["History", "alternating", "fit_loop", "load_checkpoint"]

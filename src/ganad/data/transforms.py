@@ -34,6 +34,12 @@ def to_model_input(
     """
     x = as_nchw(x)
     t = torch.from_numpy(to_unit_float(np.ascontiguousarray(x))).to(device, non_blocking=True)
+    return unit_to_model(t, size)
+
+
+def unit_to_model(t: torch.Tensor, size: int | None = None) -> torch.Tensor:
+    """The tensor part of :func:`to_model_input`: float images in [0, 1] (N, C, H, W) -> [-1, 1]
+    at side ``size`` (also what an exported ONNX graph computes, :mod:`ganad.export`)."""
     t = t * 2.0 - 1.0
     if size is None:
         return t

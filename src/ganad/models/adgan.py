@@ -75,6 +75,7 @@ import numpy as np
 import torch
 
 from ..latent_search import adgan_search, per_image_normal, search_seed
+from ..distributed import batch_randn
 from ..losses import clip_weights, d_loss_wgan, g_loss_wgan, gradient_penalty
 from ..progress import progress
 from ..nets.dcgan import DCGANDecoder, DCGANEncoder
@@ -205,7 +206,7 @@ class ADGAN(TorchDetector):
 
         def d_step(xb: torch.Tensor, _: int) -> dict[str, torch.Tensor]:
             with torch.no_grad():
-                fake = g(torch.randn(len(xb), self.nz, device=xb.device))
+                fake = g(batch_randn(len(xb), self.nz, device=xb.device))
             wass = d_loss_wgan(d(xb), d(fake))
             loss_d = wass + gradient_penalty(d, xb, fake, weight=self.gp_weight) if gp else wass
             opt_d.zero_grad(set_to_none=True)
@@ -216,7 +217,7 @@ class ADGAN(TorchDetector):
             return {"d": loss_d, "wasserstein": -wass.detach()}
 
         def g_step(xb: torch.Tensor, _: int) -> dict[str, torch.Tensor]:
-            loss_g = g_loss_wgan(d(g(torch.randn(len(xb), self.nz, device=xb.device))))
+            loss_g = g_loss_wgan(d(g(batch_randn(len(xb), self.nz, device=xb.device))))
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward(inputs=g_params)
             opt_g.step()
@@ -266,6 +267,29 @@ class ADGAN(TorchDetector):
                     parts.setdefault(k, []).append(v.detach().float().cpu().numpy())
                 bar.update(len(rows))
         return {k: np.concatenate(v) for k, v in parts.items()}
+
+    # ---------------------------------------------------------------- maps
+    has_anomaly_map = True
+
+    def _anomaly_map(self, x: np.ndarray) -> np.ndarray:
+        """(x - G_theta_j(z_j))^2 per pixel at the search's final (z, theta), averaged over the
+        seeds and channels: the "reconstruction" score per pixel (the same search, from the
+        same seeds; an anomaly map costs a second search)."""
+        with torch.inference_mode(False), self._autocast(cache=False):
+            self.nets_.eval()
+            h, w = self.input_shape_[1:]
+            out = np.empty((len(x), h, w), dtype=np.float32)
+            bs = max(1, min(256, 65536 // self.n_seed))
+            for i in range(0, len(x), bs):
+                rows = x[i : i + bs]
+                z0 = per_image_normal(rows, (self.n_seed, self.nz), self.search_seed_).to(self.device_)
+                res = adgan_search(
+                    self.nets_["g"], self._to_input(rows), z0, steps=int(self.k), lr_z=self.lr_z,
+                    lr_theta=self.lr_theta, betas=(self.search_beta1, self.search_beta2),
+                    adapt_generator=bool(self.adapt_generator), chunk_size=self.search_chunk, return_maps=True,
+                )
+                out[i : i + len(rows)] = self._map_to_input(res.pixel_error.mean(1)).float().cpu().numpy()
+        return out
 
     # --------------------------------------------------------------- state
     def _extra_state(self) -> dict[str, Any]:

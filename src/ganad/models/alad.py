@@ -70,6 +70,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..distributed import batch_randn
 from ..losses import d_loss_bce
 from ..nets.dcgan import DCGANDecoder
 from ..nets.joint import ALADEncoder, XXDiscriminator, XZDiscriminator, ZZDiscriminator, normal_init
@@ -136,7 +137,7 @@ class ALAD(_BiGANBase):
         zz = bool(self.allow_zz)
 
         def step(xb: torch.Tensor, global_step: int) -> dict[str, torch.Tensor | float]:
-            z = torch.randn(len(xb), self.nz, device=xb.device)
+            z = batch_randn(len(xb), self.nz, device=xb.device)
             z_enc = e(xb)
             x_fake = g(z)
             x_rec = g(z_enc)

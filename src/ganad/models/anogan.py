@@ -58,6 +58,7 @@ import torch
 
 from ..latent_search import per_image_normal, piecewise_lr, search_latent, search_seed
 from ..progress import progress
+from ..distributed import batch_randn
 from ..losses import d_loss_bce, g_loss_bce
 from ..nets.dcgan import DCGANDecoder, DCGANEncoder
 from ..nets.init import init_dcgan
@@ -137,7 +138,7 @@ class AnoGAN(TorchDetector):
         g_params = list(g.parameters())
 
         def step(xb: torch.Tensor, _: int) -> dict[str, torch.Tensor]:
-            z = torch.randn(len(xb), self.nz, device=xb.device)
+            z = batch_randn(len(xb), self.nz, device=xb.device)
             fake = g(z)
             loss_d = d_loss_bce(d(xb).flatten(), d(fake.detach()).flatten())
             opt_d.zero_grad(set_to_none=True)
@@ -164,6 +165,16 @@ class AnoGAN(TorchDetector):
     ) -> dict[str, torch.Tensor]:
         """The search for one batch; ``on_step()`` is called once per search step (progress)."""
         lam = float(self.lam)
+        z, f_x = self._search_z(xb, z0, on_step)
+        with torch.no_grad():
+            residual, feature = self._terms(xb, f_x, z)
+        return {"residual": residual, "feature": feature, "score": (1.0 - lam) * residual + lam * feature}
+
+    def _search_z(
+        self, xb: torch.Tensor, z0: torch.Tensor, on_step: Callable[[], None] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the final z of the search from ``z0``, f(x)) for one batch."""
+        lam = float(self.lam)
         with torch.no_grad():
             f_x = self.nets_["d"].features(xb)
 
@@ -174,10 +185,7 @@ class AnoGAN(TorchDetector):
             return (1.0 - lam) * residual + lam * feature
 
         lr = piecewise_lr(self.search_lr, self.search_steps) if self.search_schedule == "piecewise" else self.search_lr
-        z = search_latent(objective, z0, self.search_steps, lr)
-        with torch.no_grad():
-            residual, feature = self._terms(xb, f_x, z)
-        return {"residual": residual, "feature": feature, "score": (1.0 - lam) * residual + lam * feature}
+        return search_latent(objective, z0, self.search_steps, lr), f_x
 
     def initial_latents(self, X: Any) -> torch.Tensor:
         """The (N, nz) starting points of the search for ``X``, a function of each image alone."""
@@ -214,6 +222,27 @@ class AnoGAN(TorchDetector):
                     parts.setdefault(k, []).append(v.detach().float().cpu().numpy())
                 bar.update(len(rows) - done[1])
         return {k: np.concatenate(v) for k, v in parts.items()}
+
+    # ---------------------------------------------------------------- maps
+    has_anomaly_map = True
+
+    def _anomaly_map(self, x: np.ndarray) -> np.ndarray:
+        """|x - G(z*)| per pixel (the residual term R, channel mean), with z* the search's
+        final z from the same start as the score's: an anomaly map costs a second search."""
+        h, w = self.input_shape_[1:]
+        out = np.empty((len(x), h, w), dtype=np.float32)
+        bs = max(self.batch_size, 256)
+        with torch.inference_mode(False), self._autocast(cache=False):
+            self.nets_.eval()
+            for i in range(0, len(x), bs):
+                rows = x[i : i + bs]
+                xb = self._to_input(rows)
+                z0 = per_image_normal(rows, (self.nz,), self.search_seed_).to(self.device_)
+                z, _ = self._search_z(xb, z0)
+                with torch.no_grad():
+                    m = self._map_to_input((xb - self.nets_["g"](z)).abs().mean(1))
+                out[i : i + len(rows)] = m.float().cpu().numpy()
+        return out
 
     # --------------------------------------------------------------- state
     def _extra_state(self) -> dict[str, Any]:

@@ -140,6 +140,11 @@ class _AutoencoderBase(TorchDetector):
     def _code(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    has_anomaly_map = True
+
+    def _reconstruct_batch(self, batch: torch.Tensor) -> torch.Tensor:
+        return self._decode(self._code(batch))
+
     def reconstruct(self, X: Any) -> np.ndarray:
         """Reconstructions in [0, 1], shaped like the input images (N, C, H, W); eval mode."""
         self._check_fitted()
@@ -213,6 +218,17 @@ class DCAE(_AutoencoderBase):
         standardized = (diff / self.pixel_scale_).pow(2).flatten(1).mean(1)
         score = mse if self.score == "mse" else standardized
         return {"reconstruction": mse, "l1": diff.abs().flatten(1).mean(1), "standardized": standardized, "score": score}
+
+    map_error = "l2"
+
+    def _map_batch(self, batch: torch.Tensor) -> torch.Tensor:
+        """The score's per-pixel terms over the original pixels, channel mean: (x - x_hat)^2
+        (``score="mse"``: its image mean is "reconstruction") or ((x - x_hat) / s_p)^2
+        (``score="standardized"``)."""
+        diff = self._crop(batch) - self._crop(self._reconstruct_batch(batch))
+        if self.score == "standardized":
+            diff = diff / self.pixel_scale_
+        return diff.pow(2).mean(1)
 
 
 __all__ = ["ConvEncoder", "DCAE", "crop_to_input"]

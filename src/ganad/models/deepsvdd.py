@@ -84,6 +84,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.arrays import as_nchw, to_unit_float
+from ..distributed import gather_batch
 from ..nets.lenet import LENET_PRESETS, lenet_pair
 from ..params import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Interval, Options, ListOf
 from ..registry import register
@@ -215,6 +216,10 @@ class DeepSVDD(TorchDetector):
     def _to_input(self, x: np.ndarray) -> torch.Tensor:
         """uint8 / [0, 1] images -> GCN (l1) -> min-max with the training constants."""
         t = torch.from_numpy(to_unit_float(np.ascontiguousarray(as_nchw(x))))
+        return self._prepare_tensor(t).to(self.device_)
+
+    def _prepare_tensor(self, t: torch.Tensor) -> torch.Tensor:
+        """The tensor part of ``_to_input`` (images in [0, 1] -> padded, GCN, min-max)."""
         h, w = t.shape[-2:]
         ph, pw = self._padded_hw()
         if (h, w) != (ph, pw):
@@ -223,8 +228,7 @@ class DeepSVDD(TorchDetector):
         t = global_contrast_normalization(t)
         s = self.nets_["sphere"]
         lo, hi = float(s.data_min), float(s.data_max)
-        t = (t - lo) / max(hi - lo, 1e-12)
-        return t.to(self.device_)
+        return (t - lo) / max(hi - lo, 1e-12)
 
     # -------------------------------------------------------------- fit
     def _steps_per_epoch(self, x: np.ndarray) -> int:
@@ -308,7 +312,8 @@ class DeepSVDD(TorchDetector):
             out = {"svdd": loss, "mean_dist": dist.detach().mean()}
             if soft:
                 if epoch >= self.warm_up_epochs:
-                    sphere.radius.fill_(float(torch.quantile(dist.detach().sqrt(), q)))
+                    # the quantile of the global batch under torchrun (gather_batch: identity in one process)
+                    sphere.radius.fill_(float(torch.quantile(gather_batch(dist.detach()).sqrt(), q)))
                 out["radius"] = sphere.radius.clone()
             return out
 

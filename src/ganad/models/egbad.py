@@ -82,6 +82,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..distributed import batch_randn
 from ..losses import d_loss_bce, feature_matching, g_loss_bce
 from ..nets.dcgan import DCGANDecoder
 from ..nets.joint import (
@@ -155,6 +156,15 @@ class _BiGANBase(TorchDetector):
         for batch in self._iter_batches(x_val):
             total += float((batch - nets["g"](nets["e"](batch))).abs().flatten(1).sum(1).sum())
         return total / len(x_val)
+
+    # map: the L1 residual per pixel, |x - G(E(x))| with the scoring (EMA) nets, channel mean
+    # (EGBAD: its score's "residual" term; ALAD: its "l1" score, not the default "fm" one)
+    has_anomaly_map = True
+    map_error = "l1"
+
+    def _reconstruct_batch(self, batch: torch.Tensor) -> torch.Tensor:
+        nets = self._scoring_nets()
+        return nets["g"](nets["e"](batch))
 
     def _ema_step(self, global_step: int) -> None:
         if "ema" not in self.nets_:
@@ -241,7 +251,7 @@ class EGBAD(_BiGANBase):
         g_params, e_params = list(g.parameters()), list(e.parameters())
 
         def step(xb: torch.Tensor, global_step: int) -> dict[str, torch.Tensor | float]:
-            z = torch.randn(len(xb), self.nz, device=xb.device)
+            z = batch_randn(len(xb), self.nz, device=xb.device)
             x_fake = g(z)
             z_enc = e(xb)
 

@@ -89,6 +89,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..distributed import batch_randn
 from ..losses import d_loss_wgan, g_loss_wgan, gradient_penalty
 from ..params import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, SHARED, Options
 from ..registry import register
@@ -285,6 +286,7 @@ class FAnoGAN(TorchDetector):
             step, x, self._to_input, epochs=epochs, batch_size=self.batch_size, generator=self._generator,
             state=state, checkpoint=ckpt, val_loss=val_loss, patience=self.patience if val is not None else None,
             verbose=self.verbose, desc=f"{self.name}-{suffix}", step_context=self._train_precision,
+            sync_batchnorm=bool(self.sync_batchnorm),
             run_key=None if ckpt is None else self._run_key(x, suffix),
         )
 
@@ -299,7 +301,7 @@ class FAnoGAN(TorchDetector):
         g_params = list(g.parameters())
 
         def d_step(xb: torch.Tensor, _: int) -> dict[str, torch.Tensor | float]:
-            z = torch.randn(len(xb), self.nz, device=xb.device)
+            z = batch_randn(len(xb), self.nz, device=xb.device)
             with torch.no_grad():
                 fake = g(z)
             wass = d_loss_wgan(d(xb), d(fake))
@@ -311,7 +313,7 @@ class FAnoGAN(TorchDetector):
             return {"d": loss, "d_wasserstein": -wass, "d_gp": gp}
 
         def g_step(xb: torch.Tensor, _: int) -> dict[str, torch.Tensor | float]:
-            z = torch.randn(len(xb), self.nz, device=xb.device)
+            z = batch_randn(len(xb), self.nz, device=xb.device)
             loss = g_loss_wgan(d(g(z)))
             opt_g.zero_grad(set_to_none=True)
             loss.backward(inputs=g_params)
@@ -363,3 +365,10 @@ class FAnoGAN(TorchDetector):
         image = (batch - x_rec).pow(2).flatten(1).mean(1)
         feature = (d.features(batch) - d.features(x_rec)).pow(2).mean(1)
         return {"image": image, "feature": feature, "score": image + self.kappa * feature}
+
+    # map: the image term A_R per pixel, (x - G(E(x)))^2 (channel mean, original pixels)
+    has_anomaly_map = True
+    map_error = "l2"
+
+    def _reconstruct_batch(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.nets_["g"](self.nets_["e"](batch))

@@ -86,6 +86,7 @@ import torch
 from torch import nn
 
 from ..data.transforms import from_model_output
+from ..distributed import batch_randn
 from ..losses import d_loss_bce, d_loss_rsgan, g_loss_bce, g_loss_rsgan
 from ..nets.dcgan import DCGANDecoder, DCGANEncoder
 from ..nets.init import init_dcgan
@@ -233,7 +234,7 @@ class GAAE(TorchDetector):
             opt_g.step()
 
             # generator step
-            z = torch.randn(len(xb), self.nz, device=xb.device)
+            z = batch_randn(len(xb), self.nz, device=xb.device)
             fake = gen(z)
             c_fake = critic(fake)
             if rs:
@@ -287,6 +288,13 @@ class GAAE(TorchDetector):
         score = without_latent + self.beta_ * terms["latent"]
         # "eq3": the beta = 0 ablation (Table 6) of the same fitted model: beta only enters the score
         return {**terms, "raw": raw, "eq3": without_latent, "score": score}
+
+    # map: the residual term L_R per pixel, |x - G(E(x))| (channel mean, original pixels)
+    has_anomaly_map = True
+    map_error = "l1"
+
+    def _reconstruct_batch(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.generator_(self.encoder_(batch))
 
     def _extra_state(self) -> dict[str, Any]:
         if self._norm is None:

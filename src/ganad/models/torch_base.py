@@ -22,18 +22,19 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from .. import distributed
 from ..base import BaseDetector
 from ..params import BOOL, POSITIVE_INT, SHARE, SHARED, Options, Path
-from ..data.transforms import model_size, to_model_input
+from ..data.transforms import model_size, to_model_input, unit_to_model
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    """``"auto"`` -> CUDA when available, else CPU; under torchrun ``"cuda"`` is GPU ``LOCAL_RANK``."""
+    dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if str(device) == "auto" else device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was asked for but CUDA is not available")
+    if dev.type == "cuda" and dev.index is None and distributed.is_distributed():
+        dev = torch.device("cuda", distributed.local_rank() % torch.cuda.device_count())
     return dev
 
 
@@ -75,6 +76,9 @@ class TorchDetector(BaseDetector):
         training and scoring, with fp32 master weights, optimiser state, losses
         and BatchNorm statistics; the WGAN-GP penalty is computed in fp32.
         Saved with the model; a loaded model scores in it.
+    sync_batchnorm : under torchrun (``ganad fit --nproc N``), BatchNorm layers use
+        the statistics of the whole global batch instead of each process's slice
+        (CPU/gloo and CUDA/NCCL); no effect in one process.
     """
 
     input_kind = "image"
@@ -97,6 +101,7 @@ class TorchDetector(BaseDetector):
         patience: int | None = None,
         calibration_fraction: float = 0.1,
         precision: str = "fp32",
+        sync_batchnorm: bool = False,
         contamination: float = 0.1,
         random_state: int | None = 0,
         value_range: tuple[float, float] | None = None,
@@ -112,9 +117,11 @@ class TorchDetector(BaseDetector):
         self.patience = patience
         self.calibration_fraction = calibration_fraction
         self.precision = precision
+        self.sync_batchnorm = sync_batchnorm
 
     _parameter_constraints = {
         "epochs": SHARED["epochs"], "batch_size": SHARED["batch_size"], "verbose": [BOOL], "resume": [BOOL],
+        "sync_batchnorm": [BOOL],
         "checkpoint": [Path, None], "validation_fraction": [SHARE], "patience": [POSITIVE_INT, None],
         "calibration_fraction": [SHARE], "precision": [Options(PRECISIONS)], "device": [Path, Options(("auto",))],
     }
@@ -179,7 +186,7 @@ class TorchDetector(BaseDetector):
             generator=self._generator, state={"nets": self.nets_, **state},
             checkpoint=checkpoint, val_loss=val_loss, patience=self.patience,
             verbose=self.verbose, desc=f"{self.name}-{suffix}" if suffix else self.name, run_key=run_key,
-            step_context=self._train_precision,
+            step_context=self._train_precision, sync_batchnorm=bool(self.sync_batchnorm),
         )
         return self.history_
 
@@ -201,11 +208,21 @@ class TorchDetector(BaseDetector):
         return run_key(self, x, phase=suffix)
 
     def _drop_checkpoints(self) -> None:
-        """``resume=False``: remove every phase's checkpoint file, so the run starts fresh."""
-        for suffix, _ in self.checkpoint_phases:
-            path = self._checkpoint_path(suffix)
-            if path is not None and os.path.isfile(path):
-                os.remove(path)
+        """``resume=False``: remove every phase's checkpoint file, so the run starts fresh
+        (under torchrun rank 0 removes them while the others wait)."""
+        if distributed.is_main():
+            for suffix, _ in self.checkpoint_phases:
+                path = self._checkpoint_path(suffix)
+                if path is not None and os.path.isfile(path):
+                    os.remove(path)
+        distributed.barrier("barrier (removing checkpoints)")
+
+    @staticmethod
+    def _global_mean(t: torch.Tensor) -> torch.Tensor:
+        """A step's batch mean ``t`` -> the global batch's under torchrun (``t`` in one
+        process): for decisions a step takes on a batch statistic, so that every
+        process takes the same one (:func:`ganad.distributed.global_mean`)."""
+        return distributed.global_mean(t)
 
     def _extra_state(self) -> dict[str, Any]:
         """Fitted tensors other than the nets' weights (score normalisers, centres)."""
@@ -227,6 +244,12 @@ class TorchDetector(BaseDetector):
             return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device_)
         return to_model_input(x, self.device_, self.image_size_)
 
+    def _prepare_tensor(self, t: torch.Tensor) -> torch.Tensor:
+        """Images as a float tensor in [0, 1] (N, C, H, W) -> the nets' input: the tensor
+        part of :meth:`_to_input`, in torch ops only (the ONNX graph of :mod:`ganad.export`
+        runs it); a detector with its own preprocessing overrides both."""
+        return unit_to_model(t, self.image_size_)
+
     def _iter_batches(self, x: np.ndarray, batch_size: int | None = None) -> Iterator[torch.Tensor]:
         bs = batch_size or max(self.batch_size, 256)
         for i in range(0, len(x), bs):
@@ -234,10 +257,12 @@ class TorchDetector(BaseDetector):
 
     # ------------------------------------------------------------- contract
     def _fit(self, x: np.ndarray) -> None:
+        distributed.init_from_env()  # under torchrun: join the group (a no-op otherwise)
         self.device_ = resolve_device(self.device)
         if not self.resume:
             self._drop_checkpoints()
-        self._generator = seed_everything(self.random_state)
+        # every process seeds alike: the same initial nets, data order and noise
+        self._generator = seed_everything(distributed.shared_seed(self.random_state))
         self._build(self.input_shape_)
         self.nets_.to(self.device_)
         self._train(x)
@@ -287,22 +312,32 @@ class TorchDetector(BaseDetector):
         The results go straight into arrays allocated once: keeping per-batch
         arrays until a final concatenate made RSS grow ~8 MB per batch with the
         spectral-norm nets (ALAD fitted on 60,000 images peaked at 2.6 GB).
+
+        Under torchrun every process scores a contiguous run of whole batches
+        (:func:`ganad.distributed.score_shard`: the one-process batches, no
+        duplicates) and the results are gathered in input order, so every
+        process must call it (``decision_function`` is collective there).
         """
         from ..progress import progress
 
+        distributed.init_from_env()
+        bs = max(self.batch_size, 256)
+        lo, hi = distributed.score_shard(len(x), bs)
+        part = x[lo:hi]
         out: dict[str, np.ndarray] = {}
         start = 0
         desc = f"{self.name or type(self).__name__} score"
-        with self._scoring() as prepare, progress(len(x), desc, bool(self.verbose)) as bar:
-            for batch in map(prepare, self._iter_batches(x)):
+        show = bool(self.verbose) and distributed.is_main()
+        with self._scoring() as prepare, progress(len(part), desc, show) as bar:
+            for batch in map(prepare, self._iter_batches(part, bs)):
                 stop = start + len(batch)
                 for k, v in fn(batch).items():
                     if k not in out:
-                        out[k] = np.empty(len(x), dtype=np.float32)
+                        out[k] = np.empty(len(part), dtype=np.float32)
                     out[k][start:stop] = v.detach().float().cpu().numpy()
                 start = stop
                 bar.update(len(batch))
-        return out
+        return distributed.gather_parts(out, len(x))
 
     # Neural detectors hold out a plain ``calibration_fraction`` (no minimum): on
     # small data sets every image held out of training costs them more than a
@@ -325,6 +360,50 @@ class TorchDetector(BaseDetector):
             return x, (None if self.score_fit_data else x)
         rng = np.random.default_rng([0 if self.random_state is None else int(self.random_state), 0x7405])
         return x, x[np.sort(rng.choice(len(x), size=int(cap), replace=False))]
+
+    # ------------------------------------------------------------ anomaly maps
+    #: the per-pixel error of :meth:`_map_batch`'s default: "l1" |x - x_hat| or "l2"
+    #: (x - x_hat)^2, as the model's own reconstruction term
+    map_error: ClassVar[str] = "l1"
+
+    def _reconstruct_batch(self, batch: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        """x_hat (B, C, S, S) in model units for a prepared batch (eval mode, inference mode)."""
+        raise NotImplementedError
+
+    def _map_batch(self, batch: torch.Tensor) -> torch.Tensor:
+        """The per-pixel map (B, S', S') of a prepared batch, higher = more anomalous: by
+        default the ``map_error`` between the batch and :meth:`_reconstruct_batch`, averaged
+        over channels.  S' is the nets' side or already the input's (see :meth:`_map_to_input`)."""
+        diff = batch - self._reconstruct_batch(batch)
+        return (diff.abs() if self.map_error == "l1" else diff.pow(2)).mean(1)
+
+    def _map_to_input(self, m: torch.Tensor) -> torch.Tensor:
+        """(B, S, S) at the nets' side -> (B, H, W) at the input's: the padding that
+        :func:`ganad.data.transforms.to_model_input` added is cropped off, a resize is undone."""
+        from .dcae import crop_to_input
+
+        h, w = self.input_shape_[1:]
+        m = crop_to_input(m, (h, w))
+        if tuple(m.shape[-2:]) != (h, w):
+            m = torch.nn.functional.interpolate(m[:, None], size=(h, w), mode="bilinear", align_corners=False)[:, 0]
+        return m
+
+    def _anomaly_map(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`_map_batch` over ``x`` in one scoring pass (eval mode, inference mode,
+        batches as for scoring), so that a map never depends on its batch mates."""
+        from ..progress import progress
+
+        h, w = self.input_shape_[1:]
+        out = np.empty((len(x), h, w), dtype=np.float32)
+        start = 0
+        desc = f"{self.name or type(self).__name__} map"
+        with self._scoring() as prepare, progress(len(x), desc, bool(self.verbose)) as bar:
+            for batch in map(prepare, self._iter_batches(x)):
+                m = self._map_to_input(self._map_batch(batch))
+                out[start : start + len(m)] = m.detach().float().cpu().numpy()
+                start += len(m)
+                bar.update(len(m))
+        return out
 
     def _batched(self, x: np.ndarray, fn: Any) -> np.ndarray:
         """``fn(batch) -> (B,) tensor`` over ``x`` in eval mode under inference_mode."""

@@ -74,6 +74,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..distributed import batch_randn
 from ..nets.dcgan import DCGANDecoder
 from ..nets.init import init_dcgan
 from ..params import NON_NEGATIVE_INT, POSITIVE, Options
@@ -167,9 +168,20 @@ class VAE(_AutoencoderBase):
         return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
 
     def _score_eps(self, device: torch.device) -> torch.Tensor:
-        """The k fixed standard-normal draws used at test time (same for every image)."""
-        g = torch.Generator().manual_seed(0 if self.random_state is None else int(self.random_state))
-        return torch.randn(self.n_samples, self.nz, generator=g).to(device)
+        """The k fixed standard-normal draws used at test time (same for every image).
+
+        Drawn once per (n_samples, nz, random_state, device) and kept: the same values
+        as a fresh draw, and a constant to ``torch.export`` (:mod:`ganad.export`), which
+        cannot trace a ``torch.Generator``."""
+        seed = 0 if self.random_state is None else int(self.random_state)
+        key = (int(self.n_samples), int(self.nz), seed, str(device))
+        cached = getattr(self, "_eps_cache", None)
+        if cached is None or cached[0] != key:
+            g = torch.Generator().manual_seed(seed)
+            with torch.inference_mode(False):  # a plain tensor, usable outside scoring too
+                cached = (key, torch.randn(self.n_samples, self.nz, generator=g).to(device))
+            self._eps_cache = cached
+        return cached[1]
 
     # ----------------------------------------------------------- train
     def _train(self, x: np.ndarray) -> None:
@@ -179,7 +191,7 @@ class VAE(_AutoencoderBase):
 
         def step(xb: torch.Tensor, _: int) -> dict[str, torch.Tensor]:
             mu, logvar = self._posterior(xb)
-            z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+            z = mu + (0.5 * logvar).exp() * batch_randn(mu.shape, dtype=mu.dtype, device=mu.device)
             rec, kl = self._nll(xb, z).mean(), self._kl(mu, logvar).mean()
             loss = rec + kl
             opt.zero_grad(set_to_none=True)
@@ -205,6 +217,32 @@ class VAE(_AutoencoderBase):
             "reconstruction": rec, "kl": kl, "elbo_pixel": elbo_pixel,
             "score": elbo if self.score == "elbo" else elbo_pixel,
         }
+
+    # ----------------------------------------------------------- maps
+    def _map_batch(self, batch: torch.Tensor) -> torch.Tensor:
+        """Per-pixel -log p(x | z) of the score's likelihood without its additive constant
+        (channel mean, original pixels), at the same z as the score (the posterior mean, or
+        the fixed draws of ``n_samples``): (x - y)^2 / (2 sigma^2) for "gaussian",
+        (x - y)^2 / (2 s_p^2) for "gaussian_pixel" or ``score="elbo_pixel"``, the BCE for
+        "bernoulli".  Its image sum is the "reconstruction" term less a constant."""
+        mu, logvar = self._posterior(batch)
+        if self.n_samples == 0:
+            zs = [mu]
+        else:
+            std = (0.5 * logvar).exp()
+            zs = [mu + std * e for e in self._score_eps(batch.device)]
+        return sum(self._pixel_nll(batch, z) for z in zs) / len(zs)
+
+    def _pixel_nll(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        a = self._crop(self._pre_tanh(z))
+        x = self._crop(x)
+        if self.score == "elbo_pixel" or self.likelihood == "gaussian_pixel":
+            nll = (x - torch.tanh(a)).pow(2) / (2.0 * self.pixel_scale_ * self.pixel_scale_)
+        elif self.likelihood == "bernoulli":
+            nll = F.binary_cross_entropy_with_logits(2.0 * a, (x + 1.0) / 2.0, reduction="none")
+        else:
+            nll = (x - torch.tanh(a)).pow(2) / (2.0 * float(self.sigma) ** 2)
+        return nll.mean(1)
 
 
 __all__ = ["VAE"]
