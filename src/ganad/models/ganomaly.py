@@ -1,18 +1,20 @@
 """GANomaly (Akcay, Atapour-Abarghouei & Breckon, ACCV 2018) and Skip-GANomaly (IJCNN 2019).
 
-GANomaly (METHODS.md 4a).  G = E1 -> Dec -> E2 (DCGAN nets, separate
+GANomaly (reference code: samet-akcay/ganomaly, lib/networks.py and lib/model.py).
+G = E1 -> Dec -> E2 (DCGAN nets, separate
 weights): z = E1(x), x_hat = Dec(z), z_hat = E2(x_hat).  D is a DCGAN encoder
 with one logit; f(.) is its last 4x4 feature map.  Per batch, a G step then
-a D step (Adam 2e-4, betas (0.5, 0.999)):
+a D step (Adam 2e-4, betas (0.5, 0.999)); equation numbers are those of the
+survey by Di Mattia et al. (2019, section 2.3), which restates the losses:
 
-    L_adv = mean (f(x) - f(x_hat))^2          (feature matching, paper eq. 1)
-    L_con = mean |x - x_hat|                  (paper eq. 2)
-    L_enc = mean (z - z_hat)^2                (paper eq. 3)
+    L_adv = mean (f(x) - f(x_hat))^2          (feature matching; the survey's eq. 8)
+    L_con = mean |x - x_hat|                  (the survey's eq. 9)
+    L_enc = mean (z - z_hat)^2                (the survey's eq. 10)
     L_G   = w_adv L_adv + w_con L_con + w_enc L_enc,   w = (1, 50, 1)
     L_D   = 1/2 [BCE(D(x), 1) + BCE(D(x_hat), 0)]; D is re-initialised when L_D < 1e-5
-    score A(x) = mean over nz of (z - z_hat)^2                     (paper eq. 4)
+    score A(x) = mean over nz of (z - z_hat)^2                     (the survey's eq. 12)
 
-Skip-GANomaly (METHODS.md 4b).  G is a U-Net (pix2pix layout, log2(size)
+Skip-GANomaly (reference code: samet-akcay/skip-ganomaly).  G is a U-Net (pix2pix layout, log2(size)
 levels); D is a DCGAN encoder to an nz-dim code f(x) (1x1, no activation)
 followed by a 3x3 conv classifier:
 
