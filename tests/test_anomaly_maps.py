@@ -14,12 +14,11 @@ import pytest
 import torch
 
 import ganad
-from ganad.bench.calibration import fast_params
 from ganad.data.transforms import resize
 from ganad.exceptions import NoAnomalyMapError
 from ganad.registry import get_class
 
-from conftest import digit_case
+from conftest import digit_case, tiny
 
 torch.set_num_threads(1)
 
@@ -31,15 +30,6 @@ MAP_PART = {
 }
 MAP_MODELS = sorted(MAP_PART)
 NO_MAP = ["deepsvdd", "gmm", "iforest", "kde", "ocsvm"]
-#: as in test_model_contract: no min_steps epochs on tiny data; searches long enough to move z
-OVERRIDES = {"ganomaly": {"min_steps": 0}, "skipganomaly": {"min_steps": 0}, "anogan": {"search_steps": 20},
-             "adgan": {"k": 5}}
-
-
-def tiny(name: str, **extra) -> dict:
-    takes = get_class(name)._param_names()
-    return {**fast_params(name), "random_state": 0, **{k: v for k, v in OVERRIDES.get(name, {}).items() if k in takes},
-            **extra}
 
 
 @pytest.fixture(scope="module")
@@ -50,18 +40,6 @@ def train_x(digits_split):
 @pytest.fixture(scope="module")
 def test_x(digits_split):
     return digits_split.test.x[:40]
-
-
-@pytest.fixture(scope="module")
-def fitted(train_x):
-    cache: dict[str, ganad.BaseDetector] = {}
-
-    def get(name: str):
-        if name not in cache:
-            cache[name] = ganad.create(name, **tiny(name)).fit(train_x)
-        return cache[name]
-
-    return get
 
 
 def test_the_models_with_maps_are_the_reconstruction_models():

@@ -8,7 +8,7 @@ per-model files keep only what is specific to a method (separation floors on
 real data, paper-specific behaviour, score variants, phase checkpoints).
 
 Settings come from one place, :func:`ganad.bench.calibration.fast_params`
-(short settings per model); ``OVERRIDES`` below is the only per-model tuning.
+(short settings per model); ``conftest.TINY_OVERRIDES`` is the only per-model tuning.
 Fitted models are shared across checks through module-scoped caches keyed by
 model name; no check may change a shared model (copy it first).
 """
@@ -22,27 +22,15 @@ import torch
 import ganad
 from ganad import train
 from ganad.base import RUN_ONLY_PARAMS
-from ganad.bench.calibration import fast_params
 from ganad.registry import get_class
+
+from conftest import tiny
 from ganad.train import History
 
 torch.set_num_threads(1)
 NAMES = ganad.available_models()
 #: models trained by ganad's epoch loop: they take ``checkpoint`` / ``resume``
 CHECKPOINTED = [n for n in NAMES if "checkpoint" in get_class(n)._param_names()]
-
-#: per-model changes to ``fast_params`` (keep them few: the point is one source of settings);
-#: a key the model does not take is ignored
-OVERRIDES: dict[str, dict] = {
-    # GANomaly's min_steps raises ``epochs`` on small data (150 steps = 75 epochs here):
-    # slow, and ``epochs`` 1 and 2 would be the same run, so the resume check would check nothing
-    "ganomaly": {"min_steps": 0},
-    "skipganomaly": {"min_steps": 0},
-    # let the latent searches run long enough that batch mates could leak into them
-    # (fast_params' 2 steps hardly move z); still ~0.2 s to score 40 images
-    "anogan": {"search_steps": 20},
-    "adgan": {"k": 5},
-}
 
 #: the first, "interrupted" run of the resume check, where ``epochs=1`` alone is not an
 #: interruption of the 2-epoch run: f-AnoGAN's encoder phase trains on the finished GAN,
@@ -52,12 +40,6 @@ INTERRUPTED: dict[str, dict] = {"fanogan": {"encoder_epochs": 0}}
 #: contract violations found by this suite; the owner removes an entry with the fix
 #: (strict: the test fails once the model keeps the contract, so the entry cannot go stale)
 KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {}
-
-
-def tiny(name: str, **extra) -> dict:
-    takes = get_class(name)._param_names()
-    over = {k: v for k, v in OVERRIDES.get(name, {}).items() if k in takes}
-    return {**fast_params(name), "random_state": 0, **over, **extra}
 
 
 def _case(check: str, names=NAMES):
@@ -83,19 +65,6 @@ def train_x(digits_split):
 @pytest.fixture(scope="module")
 def test_x(digits_split):
     return digits_split.test.x[:40]  # mixed digits (0 is the normal class)
-
-
-@pytest.fixture(scope="module")
-def fitted(train_x):
-    """``fitted(name)``: the tiny model of ``name``, fitted once per module."""
-    cache: dict[str, ganad.BaseDetector] = {}
-
-    def get(name: str):
-        if name not in cache:
-            cache[name] = ganad.create(name, **tiny(name)).fit(train_x)
-        return cache[name]
-
-    return get
 
 
 @pytest.fixture(scope="module")

@@ -25,10 +25,10 @@ from typing import Any, Sequence
 from .exceptions import DistributedError, TrainingDivergedError
 
 EXIT_BAD_INPUT = 2
-# Chosen by measurement on small folders (200 and 1,000 Fashion-MNIST images of 4 classes,
-# digits 0/3/7; `python benchmarks/small_folder_probe.py --table`): Isolation Forest had the
-# best mean test AUROC (0.954) and the best worst cell (0.889), tied first on validation
-# (0.947 vs GANomaly's 0.946) and fits in about a second (GANomaly: 75-140 s).
+# Chosen on the validation cells of the small-folder probe (200 and 1,000 Fashion-MNIST images
+# of 4 classes, digits 0/3/7; `python benchmarks/small_folder_probe.py --split val --table`):
+# Isolation Forest ties first (mean AUROC 0.947 vs GANomaly's 0.946) and fits in about a second
+# (GANomaly: 75-140 s), so the tie goes to it; benchmarks/README.md, "Small folders".
 DEFAULT_FIT_MODEL = "iforest"
 
 

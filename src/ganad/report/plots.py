@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import matplotlib
 
@@ -184,15 +184,7 @@ def roc_curve_png(
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot(fpr, tpr, color="tab:blue", lw=2, label=f"AUROC = {auc:.4f}")
     ax.plot([0, 1], [0, 1], color="gray", lw=1, ls="--", label="chance")
-    ax.set_xlim(0.0, 1.0)
-    ax.set_ylim(0.0, 1.02)
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.set_title(title or "ROC curve")
-    ax.legend(loc="lower right")
-    ax.set_aspect("equal")
-    fig.tight_layout()
-    return _save(fig, path)
+    return _save_curve(fig, ax, path, "false positive rate", "true positive rate", title or "ROC curve", "lower right")
 
 
 def pr_curve_png(
@@ -216,12 +208,18 @@ def pr_curve_png(
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.step(recall, precision, where="post", color="tab:red", lw=2, label=f"AUPRC = {ap:.4f}")
     ax.axhline(base, color="gray", lw=1, ls="--", label=f"chance = {base:.3f}")
+    return _save_curve(fig, ax, path, "recall (anomalies found)", "precision", title or "Precision-recall curve",
+                       "lower left")
+
+
+def _save_curve(fig: Any, ax: Any, path: str | Path, xlabel: str, ylabel: str, title: str, legend: str) -> Path:
+    """The unit-square axes a ROC or PR curve is drawn on, then the PNG."""
     ax.set_xlim(0.0, 1.0)
     ax.set_ylim(0.0, 1.02)
-    ax.set_xlabel("recall (anomalies found)")
-    ax.set_ylabel("precision")
-    ax.set_title(title or "Precision-recall curve")
-    ax.legend(loc="lower left")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(loc=legend)
     ax.set_aspect("equal")
     fig.tight_layout()
     return _save(fig, path)
