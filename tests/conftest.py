@@ -60,6 +60,13 @@ TINY_OVERRIDES: dict[str, dict] = {
     "skipganomaly": {"min_steps": 0},
     "anogan": {"search_steps": 20},
     "adgan": {"k": 5},
+    # AMA's SNGAN nets at their reference widths (256/128) cost seconds per tiny fit
+    "ama": {"nz": 8, "enc_width": 4, "gen_width": 8, "critic_width": 8, "batch_size": 32, "device": "cpu"},
+    # the A-score wrapper around a tiny DCAE (the contract then covers an image-only base; its
+    # default base, kde, is covered by test_typical.py and test_calibration.py)
+    "typical": {"base": "dcae", "base_params": {"width": 8, "nz": 8, "batch_size": 32, "epochs": 1, "device": "cpu"}},
+    # progressive growth 4 -> 8 px within the first epoch (72 images in 4 batches of 16)
+    "berg": {"width": 8, "nz": 8, "batch_size": 16, "images_per_stage": 16, "device": "cpu"},
 }
 
 

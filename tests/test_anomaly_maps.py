@@ -26,10 +26,10 @@ torch.set_num_threads(1)
 MAP_PART = {
     "ganomaly": "reconstruction", "skipganomaly": "reconstruction", "fanogan": "image", "anogan": "residual",
     "adgan": "reconstruction", "egbad": "residual", "alad": "l1", "dcae": "reconstruction",
-    "vae": "reconstruction", "gaae": "residual",
+    "vae": "reconstruction", "gaae": "residual", "ama": "l1", "berg": "l_n",
 }
 MAP_MODELS = sorted(MAP_PART)
-NO_MAP = ["deepsvdd", "gmm", "iforest", "kde", "ocsvm"]
+NO_MAP = ["deepsvdd", "gmm", "iforest", "kde", "ocsvm", "typical"]  # typical: its base's map, when the base has one
 
 
 @pytest.fixture(scope="module")

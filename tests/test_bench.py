@@ -10,7 +10,7 @@ from ganad.bench.store import REQUIRED_KEYS, ResultStore, store_path
 
 @pytest.fixture
 def cells():
-    return runner.plan(["kde", "ocsvm"], "digits", "one-class", [0, 1], [0])
+    return runner.plan(["kde", "ocsvm"], "digits", "one-class", [0, 1], [0], selection="labelled", labelled=5)
 
 
 def test_bench_stores_one_record_per_cell_and_resumes(cells, tmp_path):
@@ -25,6 +25,7 @@ def test_bench_stores_one_record_per_cell_and_resumes(cells, tmp_path):
         assert 0.9 < r["auroc"] <= 1 and 0 <= r["f1"] <= 1
         assert r["n_test"] == 899 and r["selected"]["n_components"] in (20, 40, 60, 64)
         assert all(t["val_auroc"] <= 1 for t in r["selection_trials"])
+        assert r["selection"] == "labelled:5" and r["n_val_anomalies"] == 5 and r["test_informed"] is False
     # a second run stores nothing new
     assert runner.run_bench(cells, tmp_path, log=logs.append, progress=False) == []
     assert "4 of 4 cells already stored" in logs[-1]
@@ -151,3 +152,205 @@ def test_cell_stored_by_another_process_meanwhile_is_skipped(cells, tmp_path, mo
     assert len(new) == 1 and len(ran) == 1
     assert any("stored meanwhile, skipped" in line for line in logs)
     assert len(ResultStore(store_path(tmp_path, "digits", "one-class")).records()) == 2
+
+
+# ------------------------------------------------------------------ selection regimes
+def _quiet(cells, results):
+    return runner.run_bench(cells, results, log=lambda _: None, progress=False)
+
+
+def test_default_regime_is_none_and_fits_the_declared_configuration(tmp_path, monkeypatch):
+    from ganad.models.classic import KDE
+
+    seen = []
+    real_fit = KDE.fit
+    monkeypatch.setattr(KDE, "fit", lambda self, X, y=None: seen.append(self.n_components) or real_fit(self, X, y))
+    (rec,) = _quiet(runner.plan(["kde"], "digits", "one-class", [0], [0]), tmp_path)
+    assert rec["selection"] == "none" and rec["n_val_anomalies"] == 0 and rec["test_informed"] is False
+    assert rec["config"]["grid"] == {} and rec["selected"] == {} and rec["selection_trials"] == []
+    assert seen == [KDE().n_components]  # one fit, the model's default, no grid point
+    assert rec["n_val"] > 0  # the held-out normals are still there, only the anomalies are not drawn
+
+
+def test_labelled_selection_reads_exactly_k_validation_anomalies(monkeypatch):
+    from ganad import datasets
+    from ganad.bench import selection
+
+    seen = []
+    real = runner.select_on_validation
+
+    def spy(model, params, grid, split):
+        seen.append(split.val)
+        return real(model, params, grid, split)
+
+    monkeypatch.setattr(runner, "select_on_validation", spy)
+    (cell,) = runner.plan(["kde"], "digits", "one-class", [3], [1], selection="labelled", labelled=5)
+    rec = runner.run_cell(cell)
+    normals = datasets.digits("one-class", normal_class=3, random_state=1, val_anomaly_ratio=0.0).val
+    (val,) = seen
+    assert val.n_anomalous == 5 and (val.labels[val.y == 1] != 3).all()
+    assert (val.y == 0).sum() == len(normals)  # every held-out normal is kept
+    assert rec["selection"] == "labelled:5" and rec["n_val_anomalies"] == 5
+    assert len(rec["selection_trials"]) == len(selection.expand_grid(rec["config"]["grid"])) == 5
+    with pytest.raises(ValueError, match="validation anomalies"):  # more than the training split holds
+        runner.run_cell(runner.plan(["kde"], "digits", "one-class", [3], [1], selection="labelled", labelled=5000)[0])
+
+
+def _poisoned_make_split(real):
+    """make_split whose validation split always holds 5 anomalies, their images NaN."""
+    import numpy as np
+
+    from ganad.data.protocols import Subset
+
+    def make_split(*args, **kw):
+        kw["val_anomalies"] = 5
+        split = real(*args, **kw)
+        x = split.val.x.astype(np.float32)
+        x[split.val.y == 1] = np.nan
+        split.val = Subset(x, split.val.y, split.val.labels)
+        return split
+
+    return make_split
+
+
+def test_selection_none_never_reads_validation_anomalies(monkeypatch):
+    monkeypatch.setattr(runner, "make_split", _poisoned_make_split(runner.make_split))
+    rec = runner.run_cell(runner.plan(["kde"], "digits", "one-class", [0], [0])[0])
+    assert rec["selection"] == "none" and rec["n_val_anomalies"] == 0 and 0.5 < rec["auroc"] <= 1
+    # the same poisoned split does break the labelled regime, which reads them
+    with pytest.raises(ValueError):
+        runner.run_cell(runner.plan(["kde"], "digits", "one-class", [0], [0], selection="labelled", labelled=5)[0])
+
+
+def test_two_regimes_of_one_cell_are_two_records(tmp_path):
+    none = runner.plan(["kde"], "digits", "one-class", [0], [0])
+    labelled = runner.plan(["kde"], "digits", "one-class", [0], [0], selection="labelled", labelled=5)
+    assert len(_quiet(none, tmp_path)) == 1 and len(_quiet(labelled, tmp_path)) == 1
+    assert _quiet(none + labelled, tmp_path) == []
+    recs = ResultStore(store_path(tmp_path, "digits", "one-class")).records()
+    assert sorted(r["selection"] for r in recs) == ["labelled:5", "none"]
+    # a model without a grid has one regime: "labelled" has nothing to choose
+    assert runner.Cell("deepsvdd", "digits", "one-class", 0, 0, selection="labelled").regime == "none"
+    assert runner.Cell("kde", "digits", "one-class", 0, 0, selection="labelled", labelled=7).regime == "labelled:7"
+
+
+def _old(model="kde", protocol="one-class", grid=None, n_val=1200, **extra):
+    class_key = "anomalous_class" if protocol == "one-anomalous" else "normal_class"
+    return {"model": model, "dataset": "fashion-mnist", "protocol": protocol, class_key: 0, "seed": 0,
+            "auroc": 0.9, "auprc": 0.9, "f1": 0.5, "fit_seconds": 1.0, "score_seconds": 1.0, "device": "cpu:x",
+            "git_commit": "abc", "n_val": n_val, "protocol_options": {},
+            "config": {"params": {}, "grid": grid if grid is not None else {}}, **extra}
+
+
+def test_old_records_get_their_read_time_regime():
+    from ganad.bench.provenance import record_selection
+    from ganad.bench.store import cell_key
+
+    pca = {"n_components": [20, 40]}
+    assert record_selection(_old(grid=pca)) == "labelled:600"  # one-class: as many anomalies as held-out normals
+    assert record_selection(_old(grid=pca, n_val=18)) == "labelled:9"
+    assert record_selection(_old(grid={"n_components": [20]})) == "none"  # one point: nothing chosen
+    assert record_selection(_old(model="dcae")) == "none"
+    assert record_selection(_old(protocol="one-anomalous", grid=pca, n_val=5400)) == "none"  # no val anomalies
+    assert record_selection(_old(grid=pca, selection="none")) == "none"  # a stored regime wins
+    # the regime is part of the cell key, read-time default included
+    assert cell_key(_old(grid=pca)) != cell_key(_old(grid=pca, selection="none"))
+    assert cell_key(_old(grid=pca)) == cell_key(_old(grid=pca, selection="labelled:600"))
+
+
+def _section(text, title):
+    """The lines of the RESULTS.md section whose heading starts with ``title``."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"### {title}"))
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("#")), len(lines))
+    return "\n".join(lines[start:end])
+
+
+def test_regimes_render_in_their_own_tables(tmp_path):
+    none = _old(grid={}, selection="none", normal_class=1)
+    labelled = {**_old(grid={"n_components": [20, 40]}, selection="labelled:50"), "auroc": 0.8}
+    informed = {**_old(model="gaae", selection="none"), "config": {"params": {"epochs": 10}, "grid": {}}}
+    flagged = {**_old(model="dcae", selection="none"), "test_informed": True}
+    old = _old(model="ocsvm", grid={"n_components": [20, 40]})  # read as labelled:600
+    store = ResultStore(tmp_path / "r" / "fashion-mnist-one-class.jsonl")
+    for r in (none, labelled, informed, flagged, old):
+        store.append({**r, "peak_rss_mb": 1.0, "n_train": 1, "n_test": 1, "torch_version": "x"})
+    text = render.render(tmp_path / "r")
+    head = _section(text, "Unsupervised")
+    semi = _section(text, "Semi-supervised")
+    tested = _section(text, "Test-informed")
+    assert "| **kde** | none |" in head and "GEOM" in head and "PyOD 2.1 IForest" in head
+    assert "**gaae**" not in head and "**dcae**" not in head and "labelled" not in head.split("GEOM")[0]
+    assert "| **kde** (n_components in {20, 40} on val) | labelled:50 |" in semi
+    assert "| **ocsvm** (n_components in {20, 40} on val) | labelled:600 |" in semi and "GEOM" not in semi
+    assert "**gaae** (epochs=10) | none; test-informed: epochs = 10" in tested and "**dcae**" in tested
+    assert "OC-SVM, raw pixels, tuned in hindsight" in tested and "tuned in hindsight" not in head
+
+
+def test_test_informed_rules_read_the_stored_config():
+    from ganad.bench.provenance import record_test_informed
+
+    def rec(model, params=None, grid=None):
+        return {"model": model, "config": {"params": params or {}, "grid": grid or {}}}
+
+    assert record_test_informed(rec("egbad", grid={"lam": [0.1, 1.0]}))
+    assert not record_test_informed(rec("egbad", grid={"lam": [0.1, 0.5]}))
+    assert record_test_informed(rec("gaae", {"epochs": 10})) and not record_test_informed(rec("gaae", {"epochs": 3}))
+    assert record_test_informed(rec("alad", {"patience": 4, "epochs": 4}))
+    assert not record_test_informed(rec("alad", {"epochs": 4}))
+    assert record_test_informed(rec("adgan", {"width": 32})) and not record_test_informed(rec("adgan", {"width": 16}))
+    assert not record_test_informed(rec("kde", {"epochs": 10, "width": 32, "patience": 1}))
+
+
+# ------------------------------------------------------------------ contamination and OOD cells
+def test_multi_gamma_bench_makes_a_record_per_gamma(tmp_path):
+    from ganad.cli import main
+
+    res = tmp_path / "results"
+    assert main(["bench", "--models", "kde", "--data", "digits", "--protocol", "contamination", "--gamma", "0", "0.1",
+                 "--classes", "1", "--results", str(res), "--no-progress"]) == 0
+    recs = ResultStore(store_path(res, "digits", "contamination")).records()
+    assert sorted(r["gamma"] for r in recs) == [0.0, 0.1]
+    for r in recs:
+        assert r["protocol_options"]["gamma"] == r["gamma"] and r["selection"] == "none"
+        assert 0 <= r["auroc_berg_layout"] <= 1 and r["berg_layout"]["n_normal"] == r["berg_layout"]["n_anomalous"]
+        assert (r["n_train_anomalies"] == 0) == (r["gamma"] == 0)
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "γ = 0 | γ = 0.1" in text and "Berg et al. section 4.1.1 layout" in text and "Drop from γ = 0" in text
+    row = next(line for line in text.splitlines() if line.startswith("| **kde** | none | ") and "(1)" in line)
+    assert row.count("(1)") == 2  # one class at each gamma
+
+
+def test_berg_layout_auroc_is_computed_from_the_same_scores(monkeypatch):
+    from ganad import metrics
+    from ganad.data.protocols import berg_test_layout
+
+    scored = []
+    real = runner.metrics.evaluate
+    monkeypatch.setattr(runner.metrics, "evaluate", lambda y, s, **kw: scored.append((y, s)) or real(y, s, **kw))
+    rec = runner.run_cell(runner.plan(["kde"], "digits", "contamination", [2], [4], gammas=[0.05])[0])
+    ((y, s),) = scored
+    labels = runner.make_split("digits", "contamination", normal_class=2, gamma=0.05, random_state=4).test.labels
+    idx = berg_test_layout(labels, 2, 4)
+    assert len(labels) == len(y) and len(idx) == 2 * (labels == 2).sum()
+    assert rec["auroc_berg_layout"] == pytest.approx(metrics.roc_auc(y[idx], s[idx]))
+
+
+def test_ood_cells_record_the_other_set(tmp_path):
+    from ganad.cli import main
+
+    res = tmp_path / "results"
+    assert main(["bench", "--models", "kde", "--data", "digits", "--protocol", "ood", "--other", "uniform-noise",
+                 "gaussian-noise", "--train-subset", "300", "--results", str(res), "--no-progress"]) == 0
+    recs = ResultStore(store_path(res, "digits", "ood")).records()
+    assert sorted(r["other"] for r in recs) == ["gaussian-noise", "uniform-noise"]
+    for r in recs:
+        assert r["normal_class"] is None and r["n_train"] == 300 and r["protocol_options"]["train_subset"] == 300
+        assert r["test_anomalies"] == round(0.2 * (r["n_test"] - r["test_anomalies"]))
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "| method | selection | vs gaussian-noise | vs uniform-noise |" in text
+    assert "| **kde** [train_subset=300] | none |" in text
+    assert main(["bench", "--models", "kde", "--data", "digits", "--protocol", "ood", "--other", "uniform-noise",
+                 "--classes", "1", "--results", str(res)]) == 2
+    with pytest.raises(ValueError, match="ood protocol has none"):
+        runner.plan(["kde"], "digits", "ood", [None], [0], selection="labelled", others=["uniform-noise"])

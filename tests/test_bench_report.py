@@ -81,3 +81,41 @@ def test_speed_only_store(tmp_path):
         p.unlink()
     assert main(["report", "--results", str(store), "--out", str(tmp_path / "o")]) == 0
     assert 'id="speed"' in (tmp_path / "o" / "index.html").read_text()
+
+
+def test_contamination_plot_reads_gamma_and_berg_layout(tmp_path):
+    """Records written by `ganad bench --protocol contamination` carry gamma at the top level and
+    auroc_berg_layout: the plot gets a line per model and a second panel for the Berg layout."""
+    root = tmp_path / "results"
+    root.mkdir()
+    recs = []
+    for m in ("kde", "dcae"):
+        for g in (0.0, 0.02, 0.1):
+            for c in range(2):
+                r = _record(m, "contamination", c, 0, 0.9 - g, gamma=g)
+                recs.append({**r, "gamma": g, "auroc_berg_layout": 0.85 - g, "selection": "none"})
+    (root / "fashion-mnist-contamination.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    out = tmp_path / "report"
+    assert main(["report", "--results", str(root), "--out", str(out)]) == 0
+    png = out / "contamination-fashion-mnist.png"
+    with Image.open(png) as im:
+        two_panels = im.width
+    assert png.is_file() and 'src="contamination-fashion-mnist.png"' in (out / "index.html").read_text()
+    for r in recs:
+        del r["auroc_berg_layout"]
+    (root / "fashion-mnist-contamination.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert main(["report", "--results", str(root), "--out", str(tmp_path / "one")]) == 0
+    with Image.open(tmp_path / "one" / "contamination-fashion-mnist.png") as im:
+        assert im.width < two_panels  # one panel without the Berg layout
+
+
+def test_auroc_vs_gamma_png(tmp_path):
+    import pytest
+
+    from ganad.report.plots import auroc_vs_gamma_png
+
+    p = auroc_vs_gamma_png({"kde": {0.0: 0.9, 0.1: 0.8}, "dcae": {0.0: 0.95, 0.05: 0.9, 0.1: 0.85}},
+                           tmp_path / "sub" / "g.png", berg_curves={"kde": {0.0: 0.85, 0.1: 0.7}})
+    assert p == tmp_path / "sub" / "g.png" and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="no"):
+        auroc_vs_gamma_png({}, tmp_path / "empty.png")

@@ -61,3 +61,19 @@ def test_tabular_input_works(rng):
     det = ganad.create("iforest").fit(x)
     far = np.full((5, 6), 6.0, np.float32)
     assert det.decision_function(far).min() > np.quantile(det.decision_scores_, 0.95)
+
+
+@pytest.mark.parametrize("name", ["kde", "ocsvm", "gmm"])
+def test_the_threshold_of_a_small_training_set_flags_about_the_contamination_of_new_normals(name):
+    """With fewer images than PCA axes the cross-fit folds kept fewer axes than the
+    full fit, and kde's threshold (a log-density on another scale) flagged every new
+    normal: the folds and the full fit now share one PCA size."""
+    from ganad import datasets
+
+    s = datasets.digits(protocol="one-class", normal_class=3, random_state=0)
+    train = s.train.x[:48]
+    new_normals = np.concatenate([s.train.x[48:], s.val.x[s.val.y == 0], s.test.x[s.test.y == 0]])
+    det = ganad.create(name, n_components=50).fit(train)
+    assert det.components_.shape[0] == 37  # 48 - ceil(48 / 5) - 1: the smallest fold's rank
+    flagged = float(det.predict(new_normals).mean())
+    assert flagged <= 0.4, f"{name} flagged {flagged:.2f} of {len(new_normals)} new normals (contamination 0.1)"

@@ -32,10 +32,10 @@ from ganad.registry import get_class  # noqa: E402
 
 torch.set_num_threads(1)
 
-EXPORTABLE = ["alad", "dcae", "deepsvdd", "egbad", "fanogan", "gaae", "ganomaly", "skipganomaly", "vae"]
+EXPORTABLE = ["alad", "ama", "berg", "dcae", "deepsvdd", "egbad", "fanogan", "gaae", "ganomaly", "skipganomaly", "vae"]
 REFUSED = {  # name -> what the one-line reason says
     "anogan": "latent search", "adgan": "search", "kde": "not a neural network", "ocsvm": "not a neural network",
-    "iforest": "not a neural network", "gmm": "not a neural network",
+    "iforest": "not a neural network", "gmm": "not a neural network", "typical": "not a neural network",
 }
 RTOL, ATOL_SHARE = 1e-4, 1e-5
 #: no min_steps epochs on tiny data; the VAE with fixed test-time draws (they become graph constants)

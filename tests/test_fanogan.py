@@ -72,8 +72,9 @@ def test_the_gan_phase_learns_the_normal_images(fitted, untrained, digits):
 def test_score_is_image_plus_kappa_feature_residual(fitted, digits):
     x = digits[1][:9]
     parts = fitted.score_parts(x)
-    assert set(parts) == {"image", "feature", "score"}
-    assert all(v.shape == (9,) and np.isfinite(v).all() and (v >= 0).all() for v in parts.values())
+    assert set(parts) == {"image", "feature", "score", "l_r", "l_n", "l_o"}  # l_*: Berg et al.'s Table 2 rows
+    assert all(v.shape == (9,) and np.isfinite(v).all() for v in parts.values())
+    assert all((v >= 0).all() for k, v in parts.items() if k != "l_o") and (parts["l_o"] <= 0).all()
     np.testing.assert_allclose(parts["score"], parts["image"] + 1.0 * parts["feature"], rtol=1e-6)
     only_image = copy.deepcopy(fitted).set_params(kappa=0.0).score_parts(x)
     np.testing.assert_array_equal(only_image["score"], parts["image"])

@@ -273,6 +273,31 @@ def test_get_set_params_round_trip_and_unknown_parameters(name):
     assert repr(det).startswith(type(det).__name__ + "(")
 
 
+# ------------------------------------------------------- 8. labels
+def test_only_models_that_declare_label_support_take_y(train_x, test_x):
+    # fit(X, y) is for the detectors with ``supports_labels`` (y = 1: known anomalies); every other
+    # one refuses any y, even all zeros, before training
+    y = np.zeros(len(train_x), dtype=np.int64)
+    takers = [n for n in NAMES if get_class(n).supports_labels]
+    assert takers == ["ama"]
+    for name in NAMES:
+        if name in takers:
+            continue
+        det = ganad.create(name, **tiny(name))
+        with pytest.raises(ValueError, match=rf"^{name} is unsupervised: fit\(X\) takes no labels.*: ama$"):
+            det.fit(train_x, y)
+        assert not hasattr(det, "threshold_")
+        with pytest.raises(ValueError, match="unsupervised"):
+            det.fit_predict(train_x, y)
+    y[:8] = 1  # eight of the training zeros marked as known anomalies
+    for name in takers:
+        det = ganad.create(name, **tiny(name)).fit(train_x, y)
+        assert np.isfinite(det.decision_function(test_x)).all() and np.isfinite(det.threshold_)
+        assert len(det.calibration_scores_) > 0 and len(det.decision_scores_) + len(det.calibration_scores_) == len(train_x)
+        with pytest.raises(ValueError, match="one label per sample"):
+            ganad.create(name, **tiny(name)).fit(train_x, y[:-1])
+
+
 def test_every_registered_model_is_covered():
     assert len(NAMES) == len(set(NAMES)) >= 15
     assert set(CHECKPOINTED) < set(NAMES) and {"kde", "ocsvm", "iforest", "gmm"}.isdisjoint(CHECKPOINTED)

@@ -10,6 +10,13 @@ A subclass implements three hooks:
 * ``_get_state()`` / ``_set_state(state)`` return and take the fitted state
   as a (nested) dict of tensors, so that ``save`` needs no pickle.
 
+Detectors are unsupervised: ``fit(X)`` takes no labels, and a ``y`` that is
+not None is refused with a ``ValueError``.  A detector that can also learn
+from known anomalies declares ``supports_labels = True``; ``fit(X, y)`` then
+checks ``y`` (one 0/1 label per sample, 1 = known anomaly) and, during
+``_fit``, ``self._fit_labels`` holds the labels aligned with the array
+``_fit`` gets (None when no ``y`` was given).
+
 Hyper-parameters are the ``__init__`` keyword arguments, stored under the
 same names (scikit-learn's rule), so ``get_params`` and the JSON config in a
 saved file come for free.
@@ -56,6 +63,9 @@ class BaseDetector:
     # Parameters that change only how a fitted model scores (not training): a
     # validation grid over them needs one fit, then ``set_params`` + ``rescore_training``.
     score_params: ClassVar[tuple[str, ...]] = ()
+    #: True for a detector whose training can use labels: ``fit(X, y)`` with y = 1 for
+    #: known anomalies (see the module docstring); every other one refuses a ``y``
+    supports_labels: ClassVar[bool] = False
 
     def __init__(
         self, contamination: float = 0.1, random_state: int | None = 0, value_range: tuple[float, float] | None = None
@@ -136,7 +146,14 @@ class BaseDetector:
 
     # ---------------------------------------------------------------- contract
     def fit(self, X: Any, y: Any = None) -> "BaseDetector":
-        """Train on (mostly) normal data ``X``; ``y`` is ignored (unsupervised).
+        """Train on (mostly) normal data ``X``.
+
+        ``y`` must be None (the detectors are unsupervised), except for a detector
+        with ``supports_labels``: there ``y`` may give one label per sample of
+        ``X``, 1 = a known anomaly, 0 = normal (or unlabelled), which its training
+        uses (see the detector's docstring).  Known anomalies are never held out
+        for calibration: they stay in the training part, and ``threshold_`` is
+        calibrated on held-out samples labelled 0 only.
 
         ``threshold_`` is calibrated on scores the model did not train on
         (:meth:`_calibration_scores`): in-sample scores of a model that fits its
@@ -144,26 +161,67 @@ class BaseDetector:
         them flags far more than ``contamination`` of new normal data.
         """
         self._check_params()
+        self._check_labels_allowed(y)
         x = self._validate(X, fitting=True)
+        labels = None if y is None else _check_labels(y, len(x), self.name or type(self).__name__)
         if len(x) < self.min_samples:
             raise ValueError(
                 f"{self.name or type(self).__name__} needs at least {self.min_samples} training samples; got {len(x)}"
             )
-        x_fit, x_cal = self._calibration_split(x)
+        x_fit, x_cal, labels_fit = self._split_for_calibration(x, labels)
         start = time.perf_counter()
-        self._fit(x_fit)
+        self._fit_labels = labels_fit
+        try:
+            self._fit(x_fit)
+        finally:
+            self._fit_labels = None
         self.fit_seconds_ = time.perf_counter() - start
         self._score_training(x_fit, x_cal)
         return self
 
-    def rescore_training(self, X: Any) -> "BaseDetector":
+    def rescore_training(self, X: Any, y: Any = None) -> "BaseDetector":
         """Recompute ``decision_scores_`` and ``threshold_`` on the training data ``X``
-        after a change of one of ``score_params`` (no refit)."""
+        (and the ``y`` it was fitted with, if any) after a change of one of
+        ``score_params`` (no refit)."""
         self._check_fitted()
+        self._check_labels_allowed(y)
         x = self._validate(X, fitting=False)
+        labels = None if y is None else _check_labels(y, len(x), self.name or type(self).__name__)
         self._check_params()
-        self._score_training(*self._calibration_split(x))
+        x_fit, x_cal, _ = self._split_for_calibration(x, labels)
+        self._score_training(x_fit, x_cal)
         return self
+
+    def _check_labels_allowed(self, y: Any) -> None:
+        if y is None or self.supports_labels:
+            return
+        from .registry import available_models, get_class
+
+        name = self.name or type(self).__name__
+        takers = [n for n in available_models() if get_class(n).supports_labels]
+        raise ValueError(
+            f"{name} is unsupervised: fit(X) takes no labels (y must be None); "
+            f"models that also train on known anomalies: {', '.join(takers) or 'none'}"
+        )
+
+    def _split_for_calibration(
+        self, x: np.ndarray, labels: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """(samples to fit, held-out samples to calibrate on, the fit part's labels).
+
+        Without labels: :meth:`_calibration_split`.  With labels the same split
+        is made on the sample indices, then the held-out known anomalies move to
+        the fit part (they are training signal, and a threshold is a quantile of
+        *normal* scores)."""
+        if labels is None:
+            return (*self._calibration_split(x), None)
+        idx_fit, idx_cal = self._calibration_split(np.arange(len(x)))
+        if idx_cal is not None:
+            idx_fit = np.union1d(idx_fit, idx_cal[labels[idx_cal] == 1])
+            idx_cal = idx_cal[labels[idx_cal] == 0]
+            if len(idx_cal) == 0:
+                idx_cal = None  # nothing normal held out: in-sample scores
+        return x[idx_fit], None if idx_cal is None else x[idx_cal], labels[idx_fit]
 
     # --------------------------------------------------------- calibration
     #: fewest training samples ``fit`` accepts (one to fit, one to calibrate on)
@@ -263,7 +321,8 @@ class BaseDetector:
         return np.stack([1.0 - p, p], axis=1)
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
-        """``fit(X)``, then the labels of every sample of ``X`` (held-out ones included)."""
+        """``fit(X, y)``, then the labels of every sample of ``X`` (held-out ones included);
+        ``y`` as for :meth:`fit` (None, unless the detector ``supports_labels``)."""
         return self.fit(X, y).predict(X)
 
     # ----------------------------------------------------------------- hooks
@@ -341,6 +400,26 @@ class BaseDetector:
 
     def _restore_meta(self, meta: dict[str, Any]) -> None:
         """Hook: read back what ``_fitted_meta`` added beyond the common fields."""
+
+
+def _check_labels(y: Any, n: int, name: str) -> np.ndarray:
+    """``y`` of ``fit(X, y)`` -> an int64 array (n,) of 0 (normal) / 1 (known anomaly), or a ValueError."""
+    if hasattr(y, "detach"):  # a torch tensor
+        y = y.detach().cpu().numpy()
+    arr = np.asarray(y)
+    if arr.ndim != 1 or len(arr) != n:
+        raise ValueError(f"{name}: y must hold one label per sample of X ({n}); got shape {arr.shape}")
+    if arr.dtype == bool:
+        arr = arr.astype(np.int64)
+    if not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"{name}: y must be 0 (normal) or 1 (known anomaly); got dtype {arr.dtype}")
+    bad = ~np.isin(arr, (0, 1))
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name}: y must be 0 (normal) or 1 (known anomaly); got {arr[first]!r} at index {first}")
+    if not (arr == 0).any():
+        raise ValueError(f"{name}: y labels every sample an anomaly; fit needs normal samples (y = 0)")
+    return arr.astype(np.int64)
 
 
 def _no_map_message(det: BaseDetector) -> str:

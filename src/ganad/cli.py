@@ -305,20 +305,35 @@ def cmd_bench(args: argparse.Namespace) -> int:
         model, _, key = k.rpartition(".")
         for m in [model] if model else models:
             params.setdefault(m, {})[key] = v
-    classes = args.classes if args.classes is not None else list(range(10))
+    if args.protocol == "ood":  # every class of the dataset is normal
+        if args.classes is not None:
+            raise CLIError("--classes: the ood protocol has no class (every class of --data is normal)")
+        classes: list[Any] = [None]
+    else:
+        classes = args.classes if args.classes is not None else list(range(10))
     seeds = list(range(args.seed, args.seed + args.seeds))
-    options: dict[str, Any] = {}
+    if args.labelled < 1:
+        raise CLIError(f"--labelled must be >= 1; got {args.labelled}")
+    gammas = others = None
     if args.protocol == "contamination":
-        options["gamma"] = args.gamma
+        gammas = args.gamma
+        for g in gammas:
+            if not 0 <= g < 1:
+                raise CLIError(f"--gamma must be in [0, 1); got {g}")
     if args.protocol == "ood":
-        options["other"] = args.other
+        if not args.other:
+            raise CLIError("--protocol ood needs --other NAME (e.g. digits, uniform-noise, gaussian-noise, "
+                           "fashion-mnist-vflip, fashion-mnist-invert, a dataset, a folder or an .npy file)")
+        others = args.other
+    options: dict[str, Any] = {}
     if args.pooled:
         options["pooled"] = True
     if args.test_subset is not None:
         options["test_subset"] = args.test_subset
     if args.train_subset is not None:
         options["train_subset"] = args.train_subset
-    cells = runner.plan(models, args.data, args.protocol, classes, seeds, params, options, args.data_dir)
+    cells = runner.plan(models, args.data, args.protocol, classes, seeds, params, options, args.data_dir,
+                        selection=args.selection, labelled=args.labelled, gammas=gammas, others=others)
     runner.run_bench(cells, args.results, progress=not (args.no_progress or args.quiet))
     render.render(args.results, args.render_to)
     print(f"results: {args.results}; table: {args.render_to or Path(args.results).parent / 'RESULTS.md'}")
@@ -410,14 +425,26 @@ class _ModelNamesFormatter(argparse.HelpFormatter):
         return text
 
 
-def _data_args(p: argparse.ArgumentParser) -> None:
+def _data_args(p: argparse.ArgumentParser, bench: bool = False) -> None:
+    """The data options; ``bench``: --gamma and --other take several values (a cell each)."""
     p.add_argument("--data", default="digits", help="fashion-mnist, mnist, cifar10, svhn, digits, or a folder of images / an .npy, .npz or .csv file")
     p.add_argument("--data-dir", default=None, help="folder holding the dataset files")
     p.add_argument("--protocol", default="one-class", choices=["one-class", "one-anomalous", "ood", "contamination"])
     p.add_argument("--normal", type=int, default=0, help="normal class (one-class, contamination)")
     p.add_argument("--anomalous", type=int, default=0, help="anomalous class (one-anomalous)")
-    p.add_argument("--gamma", type=float, default=0.1, help="share of anomalies in training (contamination)")
-    p.add_argument("--other", default=None, help="out-of-distribution dataset (ood)")
+    if bench:
+        p.add_argument("--gamma", type=float, nargs="+", default=[0.1], metavar="G",
+                       help="shares of anomalies in training (contamination; Berg et al. section 4.1.2): a cell per "
+                            "value, e.g. --gamma 0 0.02 0.05 0.1")
+        p.add_argument("--other", nargs="+", default=None, metavar="NAME",
+                       help="out-of-distribution sets (ood), a cell each: digits, uniform-noise, gaussian-noise, "
+                            "fashion-mnist-vflip, fashion-mnist-invert, a dataset name, a folder of images or an "
+                            ".npy/.npz/.csv file")
+    else:
+        p.add_argument("--gamma", type=float, default=0.1, help="share of anomalies in training (contamination)")
+        p.add_argument("--other", default=None,
+                       help="out-of-distribution set (ood): digits, uniform-noise, gaussian-noise, "
+                            "fashion-mnist-vflip, fashion-mnist-invert, a dataset name, a folder or an .npy file")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -489,7 +516,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="run models x classes x seeds into the result store; resumable")
     p.add_argument("--models", nargs="+", required=True, help="model names, or `all`")
-    _data_args(p)
+    _data_args(p, bench=True)
+    p.add_argument("--selection", choices=["none", "labelled"], default="none",
+                   help="none (default, unsupervised): fit each model's declared configuration, grids unsearched, "
+                        "no validation anomaly drawn; labelled: choose the grid on the validation AUROC of "
+                        "--labelled K anomalies drawn from the training split (semi-supervised; recorded as labelled:K)")
+    p.add_argument("--labelled", type=int, default=50, metavar="K",
+                   help="labelled validation anomalies of --selection labelled (default 50, the count AMA's paper uses)")
     p.add_argument("--classes", type=int, nargs="+", default=None, help="classes (default 0..9)")
     p.add_argument("--seeds", type=int, default=1, help="number of seeds, starting at --seed")
     p.add_argument("--pooled", action="store_true", help="one-anomalous: the survey's pooled 80/20 split")
@@ -538,10 +571,18 @@ def _process_name() -> str:
     return f" (process {dist.rank()} of {dist.world_size()})" if dist is not None and dist.world_size() > 1 else ""
 
 
+#: commands that run torch: they size its thread pools (:mod:`ganad.threads`) first
+_COMPUTING_COMMANDS = frozenset({"fit", "score", "bench", "demo", "export"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # `fit --nproc N` relaunches it
     try:
+        if args.command in _COMPUTING_COMMANDS:
+            from . import threads
+
+            threads.configure()  # threads from the affinity mask and torchrun's processes per node
         return int(args.func(args) or 0)
     except DistributedError as exc:  # another process died or stopped answering
         print(f"ganad {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)

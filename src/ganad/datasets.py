@@ -74,8 +74,7 @@ def labelled_file_arrays(path: str) -> Arrays:
 def _loader(name: str) -> Callable[..., Arrays]:
     if name.lower().endswith((".npz", ".npy", ".csv")):
         return lambda data_dir=None: labelled_file_arrays(name)
-    key = name.lower().replace("_", "-")
-    key = {"fmnist": "fashion-mnist", "cifar-10": "cifar10"}.get(key, key)
+    key = _canonical(name)
     if key == "digits":
         return lambda data_dir=None: digits_arrays()
     if key not in DATASETS:
@@ -92,6 +91,95 @@ def load_arrays(name: str, data_dir: str | None = None) -> Arrays:
     """(x_train, y_train, x_test, y_test) of a named dataset."""
     loader = _loader(name)
     return loader(data_dir) if data_dir is not None else loader()
+
+
+# ------------------------------------------------------------------ out-of-distribution sets
+#: Offline out-of-distribution sets for the ``ood`` protocol (``ganad bench --other NAME``), besides
+#: any dataset name (its test images), a folder of images or an ``.npy``/``.npz``/``.csv`` file.
+OOD_SETS = ("digits", "uniform-noise", "gaussian-noise", "fashion-mnist-vflip", "fashion-mnist-invert")
+#: Gaussian noise in [0, 1] units, before clipping to [0, 1] and quantising to uint8.
+GAUSSIAN_NOISE_MEAN, GAUSSIAN_NOISE_STD = 0.5, 0.25
+_TRANSFORMS = ("vflip", "invert")
+
+
+def _canonical(name: str) -> str:
+    key = name.lower().replace("_", "-")
+    return {"fmnist": "fashion-mnist", "cifar-10": "cifar10"}.get(key, key)
+
+
+def vflip(x: np.ndarray) -> np.ndarray:
+    """Images upside down (flipped along the height axis)."""
+    return np.ascontiguousarray(x[..., ::-1, :])
+
+
+def invert(x: np.ndarray) -> np.ndarray:
+    """255 - x for uint8 images, 1 - x for images in [0, 1]."""
+    return (255 - x) if x.dtype == np.uint8 else (1.0 - x).astype(x.dtype)
+
+
+def _noise(kind: str) -> P.Generator:
+    """A seeded generator ``(n, like, rng) -> n images`` shaped and typed as ``like``'s images."""
+
+    def generate(n: int, like: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        shape = (int(n), *like.shape[1:])
+        if kind == "uniform":
+            if like.dtype == np.uint8:
+                return rng.integers(0, 256, shape, dtype=np.uint8)
+            return rng.random(shape, dtype=np.float32)
+        unit = np.clip(rng.normal(GAUSSIAN_NOISE_MEAN, GAUSSIAN_NOISE_STD, shape), 0.0, 1.0)
+        return np.round(unit * 255).astype(np.uint8) if like.dtype == np.uint8 else unit.astype(np.float32)
+
+    return generate
+
+
+def digits_images() -> np.ndarray:
+    """All 1,797 of scikit-learn's 8x8 digits as uint8 (both halves of :func:`digits_arrays`);
+    the ``ood`` protocol resizes them to the in-distribution size (bilinear, e.g. 28x28)."""
+    x_tr, _, x_te, _ = digits_arrays()
+    return np.concatenate([x_tr, x_te])
+
+
+def ood_source(other: str | np.ndarray, dataset: str) -> dict[str, Any]:
+    """The keyword arguments of :func:`ganad.data.protocols.ood` for ``other``:
+
+    * ``"digits"``: scikit-learn's 1,797 8x8 digits (:func:`digits_images`);
+    * ``"uniform-noise"``: uniform uint8 noise; ``"gaussian-noise"``: N(0.5, 0.25)
+      in [0, 1] units, clipped to [0, 1]; both generated, seeded by the split's
+      ``random_state``, exactly as many as the protocol needs;
+    * ``"<dataset>-vflip"`` / ``"<dataset>-invert"`` (e.g. ``fashion-mnist-vflip``):
+      when ``<dataset>`` is the in-distribution dataset, images of its
+      training split's validation hold-out flipped upside down / inverted
+      (255 - x), which then leave the validation set, so that no anomaly is a
+      transformed copy of a test normal (nor of a training image); for another
+      dataset, its test images transformed;
+    * an existing folder of images or ``.npy``/``.npz``/``.csv`` file (read with
+      :func:`ganad.data.readers.read_any`);
+    * any other dataset name: its test images (found as when it is the dataset
+      of a benchmark, without ``data_dir``); an array: those images.
+    """
+    if not isinstance(other, str):
+        return {"x_other": np.asarray(other)}
+    import os
+
+    if os.path.exists(other):
+        from .data import readers
+
+        return {"x_other": readers.read_any(other)[0]}
+    key = _canonical(other)
+    if key == "digits":
+        return {"x_other": digits_images()}
+    if key in ("uniform-noise", "gaussian-noise"):
+        return {"x_other": _noise(key.split("-")[0])}
+    base, _, kind = key.rpartition("-")
+    if kind in _TRANSFORMS and base in DATASETS:
+        fn = vflip if kind == "vflip" else invert
+        if base == _canonical(dataset):
+            return {"holdout_transform": fn}
+        return {"x_other": fn(load_arrays(base)[2])}
+    if key not in DATASETS and not other.lower().endswith((".npz", ".npy", ".csv")):
+        raise ValueError(f"unknown out-of-distribution set {other!r}; available: {', '.join(OOD_SETS)}, "
+                         f"a dataset ({', '.join(DATASETS)}), a folder of images or an .npy/.npz/.csv file")
+    return {"x_other": load_arrays(other)[2]}
 
 
 def make_split(
@@ -111,7 +199,11 @@ def make_split(
     """A protocol split of a named dataset (the functions below call this).
 
     ``test_subset`` / ``train_subset``: keep a fixed, seeded subset of that
-    many test / training images (:func:`ganad.data.protocols.subsample`)."""
+    many test / training images (:func:`ganad.data.protocols.subsample`).
+    For ``ood`` the test subset is taken of the normal test images before the
+    anomalies are drawn (``test_subset / (1 + anomaly_ratio)`` normals), so that
+    the anomalies stay ``anomaly_ratio`` x the normals; ``other`` is resolved by
+    :func:`ood_source`."""
     x_tr, y_tr, x_te, y_te = load_arrays(name, data_dir)
     if protocol == "one-class":
         if normal_class is None:
@@ -127,10 +219,17 @@ def make_split(
         split = P.contamination(x_tr, y_tr, x_te, y_te, normal_class, gamma, random_state=random_state, **options)
     elif protocol == "ood":
         if other is None:
-            raise ValueError("protocol 'ood' needs other= (a dataset name or an image array)")
-        x_other = load_arrays(other)[2] if isinstance(other, str) else np.asarray(other)
-        split = P.ood(x_tr, x_te, x_other, random_state=random_state, y_train=y_tr, y_test=y_te, **options)
+            raise ValueError("protocol 'ood' needs other= (a dataset name, an out-of-distribution set "
+                             f"({', '.join(OOD_SETS)}), a folder or file of images, or an image array)")
+        source = ood_source(other, name)
+        if test_subset is not None:  # ood: the subset is of the normals; anomalies stay anomaly_ratio x them
+            ratio = options.get("anomaly_ratio", 0.2)
+            options["n_test_normals"] = int(round(test_subset / (1.0 + (ratio or 0.0))))
+        split = P.ood(x_tr, x_te, random_state=random_state, y_train=y_tr, y_test=y_te, **source, **options)
         split.info["other"] = other if isinstance(other, str) else "array"
+        if test_subset is not None:
+            split.info["test_subset"] = int(test_subset)
+            test_subset = None
     else:
         raise ValueError(f"unknown protocol {protocol!r}; available: {', '.join(P.PROTOCOLS)}")
     split.info["dataset"] = name

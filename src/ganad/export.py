@@ -76,6 +76,10 @@ def export_refusal(det: BaseDetector) -> str | None:
     name = det.name or type(det).__name__
     if name in _SEARCH_REASONS:
         return _SEARCH_REASONS[name]
+    if name == "typical":  # a wrapper: its A-score is arithmetic on the base's score
+        return (f"typical is not a neural network itself (it wraps {getattr(det, 'base', 'a detector')!r}): "
+                f"export the base detector and apply A = (R - mu)^2 / sigma^2 with the saved mu, sigma; "
+                f"ONNX export covers {', '.join(exportable_models())}")
     if not isinstance(det, TorchDetector):
         return (f"{name} is not a neural network (it scores with scikit-learn/numpy): ONNX export covers the "
                 f"neural detectors whose score is one forward pass ({', '.join(exportable_models())})")

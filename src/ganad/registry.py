@@ -22,6 +22,9 @@ _MODEL_MODULES = (
     "ganad.models.vae",
     "ganad.models.deepsvdd",
     "ganad.models.gaae",
+    "ganad.models.ama",
+    "ganad.models.typical",
+    "ganad.models.berg",
 )
 _loaded = False
 

@@ -59,6 +59,16 @@ PARAMS: dict[str, dict[str, Any]] = {
     "gaae": {"epochs": 10},
     # f-AnoGAN's residual nets at full resolution cost ~10x a DCGAN step: width 16, one epoch per phase.
     "fanogan": {"width": 16, "epochs": 1},
+    # AMA's SNGAN nets at the reference widths cost ~1.8 s per image and epoch on one thread
+    # (5 critic steps per batch): widths 32/32/16, batch 64, a new batch per critic step, 4
+    # epochs with the paper's schedule scaled (negatives from epoch 1, lr drops at 1 and 2).
+    # ~98 s per epoch on 4,860 Fashion-MNIST images (class 0; docstring of ganad.models.ama).
+    "ama": {"gen_width": 32, "critic_width": 32, "enc_width": 16, "batch_size": 64, "critic_batches": "new",
+            "epochs": 4, "atypical_start": 1, "lr_milestones": [1, 2]},
+    # Berg et al.: progressive growth 4 -> 32 px at width 32 (the paper: 512), 2,400 images
+    # per fade / stable phase (the growth takes ~3 epochs of a Fashion-MNIST class), then
+    # ~2 epochs at 32 px: ~5.5 minutes per class on one thread (see the model's docstring).
+    "berg": {"width": 32, "images_per_stage": 2400, "epochs": 5},
 }
 
 

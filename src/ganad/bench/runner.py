@@ -1,12 +1,20 @@
-"""``ganad bench``: models x dataset x protocol x classes x seeds -> the result store.
+"""``ganad bench``: models x dataset x protocol x classes x seeds (x gammas / other sets) -> the result store.
 
-Each cell: build the protocol split, choose grid hyper-parameters on the
-validation split (:mod:`ganad.bench.selection`), fit on the training split,
-score the test split, compute metrics, append one JSON line.  Cells already
-in the store are skipped, so an interrupted benchmark resumes where it
-stopped.  The threshold for F1/precision/recall is the detector's own
-``threshold_`` (a quantile of its training scores); test labels only enter
-the metrics.
+Each cell: build the protocol split, fit the declared configuration
+(selection regime ``none``) or choose grid hyper-parameters on K labelled
+validation anomalies (``labelled:K``; :mod:`ganad.bench.selection`), fit on
+the training split, score the test split, compute metrics, append one JSON
+line.  Cells already in the store are skipped, so an interrupted benchmark
+resumes where it stopped.  The threshold for F1/precision/recall is the
+detector's own ``threshold_`` (a quantile of its training scores); test
+labels only enter the metrics.
+
+Besides the metrics, a record carries ``selection`` (the regime),
+``n_val_anomalies`` (validation anomalies read), ``test_informed``
+(:mod:`ganad.bench.provenance`), and per protocol: ``gamma``,
+``n_train_anomalies`` and ``auroc_berg_layout`` (contamination: AUROC on
+Berg et al.'s section 4.1.1 test layout, from the same scores), ``other``
+(ood).
 """
 
 from __future__ import annotations
@@ -24,10 +32,19 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import metrics
+from ..data.protocols import berg_test_layout
 from ..datasets import make_split
 from ..progress import progress as progress_bar
 from . import configs
-from .selection import select_on_validation
+from .provenance import is_test_informed
+from .selection import (
+    DEFAULT_LABELLED,
+    declared_grid,
+    fit_declared,
+    normal_only_validation,
+    regime,
+    select_on_validation,
+)
 from .store import ResultStore, store_path
 
 
@@ -81,21 +98,35 @@ class Cell:
     params: dict[str, Any] = field(default_factory=dict)
     protocol_options: dict[str, Any] = field(default_factory=dict)
     data_dir: str | None = None
+    selection: str = "none"  # "none" or "labelled" (selection.SELECTIONS)
+    labelled: int = DEFAULT_LABELLED  # validation anomalies of the labelled regime
 
     @property
     def class_key(self) -> str:
         return "anomalous_class" if self.protocol == "one-anomalous" else "normal_class"
 
+    @property
+    def regime(self) -> str:
+        """The recorded selection regime: "none" or "labelled:K" (only with a grid to choose from)."""
+        return regime(self.selection, configs.grid_for(self.model), self.labelled)
+
     def key_record(self) -> dict[str, Any]:
         return {
             "model": self.model, "dataset": self.dataset, "protocol": self.protocol,
             "protocol_options": self.protocol_options, self.class_key: self.klass, "seed": self.seed,
-            "config": self.config(),
+            "config": self.config(), "selection": self.regime,
         }
 
     def config(self) -> dict[str, Any]:
-        """What was asked for: fixed parameters and the validation grid."""
-        return {"params": self.params, "grid": configs.grid_for(self.model)}
+        """What was asked for: fixed parameters and the validation grid (none in the ``none``
+        regime, which fits the declared configuration: only one-value grid entries are kept)."""
+        grid = configs.grid_for(self.model)
+        return {"params": self.params, "grid": grid if self.regime != "none" else declared_grid(grid)}
+
+    def describe(self) -> str:
+        extra = "".join(f" {k} {self.protocol_options[k]}" for k in ("gamma", "other") if k in self.protocol_options)
+        klass = "" if self.klass is None else f" class {self.klass}"
+        return f"{self.model} {self.dataset} {self.protocol}{extra}{klass} seed {self.seed} [{self.regime}]"
 
 
 def run_cell(cell: Cell, *, progress: bool = False) -> dict[str, Any]:
@@ -105,14 +136,32 @@ def run_cell(cell: Cell, *, progress: bool = False) -> dict[str, Any]:
     """
     import torch
 
+    mode = cell.regime
+    options = dict(cell.protocol_options)
+    labelled = mode.startswith("labelled:")
+    if labelled and cell.protocol == "ood":
+        raise ValueError(f"{cell.model}: --selection labelled needs labelled validation anomalies from the training "
+                         "split; the ood protocol has none (use --selection none)")
+    if cell.protocol != "ood":  # exactly K validation anomalies, or none at all
+        options["val_anomalies"] = cell.labelled if labelled else 0
     split = make_split(
         cell.dataset, cell.protocol, random_state=cell.seed, data_dir=cell.data_dir,
-        **{cell.class_key: cell.klass}, **cell.protocol_options,
+        **{cell.class_key: cell.klass}, **options,
     )
+    grid = configs.grid_for(cell.model)
     params = {"random_state": cell.seed, **cell.params}
+    if labelled:
+        if split.val.n_anomalous != cell.labelled:
+            raise ValueError(f"{cell.describe()}: --labelled {cell.labelled} asks for {cell.labelled} validation "
+                             f"anomalies; the protocol could draw {split.val.n_anomalous}")
+    else:
+        split = normal_only_validation(split)  # nothing below can read a validation anomaly
     reset_peak_rss()
     t0 = time.perf_counter()
-    det, chosen, trials = select_on_validation(cell.model, params, configs.grid_for(cell.model), split)
+    if labelled:
+        det, chosen, trials = select_on_validation(cell.model, params, grid, split)
+    else:
+        det, chosen, trials = fit_declared(cell.model, params, grid, split), {}, []
     fit_seconds = time.perf_counter() - t0
     verbose = getattr(det, "verbose", None)
     if progress and verbose is not None:
@@ -130,8 +179,25 @@ def run_cell(cell: Cell, *, progress: bool = False) -> dict[str, Any]:
     if verbose is not None:
         det.verbose = verbose
     history = getattr(det, "history_", None)
+    extra: dict[str, Any] = {}
+    if cell.protocol == "contamination":
+        layout = berg_test_layout(split.test.labels, cell.klass, cell.seed)
+        extra = {
+            "gamma": cell.protocol_options.get("gamma"),
+            "n_train_anomalies": int(split.train.n_anomalous),
+            "auroc_berg_layout": metrics.roc_auc(split.test.y[layout], scores[layout]),
+            "berg_layout": {"n_normal": int((split.test.y[layout] == 0).sum()),
+                            "n_anomalous": int(split.test.y[layout].sum())},
+        }
+    if cell.protocol == "ood":
+        extra = {"other": cell.protocol_options.get("other"), "anomaly_source": split.info.get("anomaly_source")}
+    config = cell.config()
     return {
         **cell.key_record(),
+        "selection": mode if not labelled else f"labelled:{split.val.n_anomalous}",
+        "n_val_anomalies": int(split.val.n_anomalous),
+        "test_informed": is_test_informed(cell.model, config),
+        **extra,
         "auroc": result["auroc"], "auprc": result["auprc"], "f1": result["f1"],
         "precision": result["precision"], "recall": result["recall"], "specificity": result["specificity"],
         "part_auroc": part_auroc,
@@ -150,15 +216,31 @@ def run_cell(cell: Cell, *, progress: bool = False) -> dict[str, Any]:
 
 
 def plan(
-    models: list[str], dataset: str, protocol: str, classes: list[int], seeds: list[int],
+    models: list[str], dataset: str, protocol: str, classes: list[int | None], seeds: list[int],
     params: dict[str, dict[str, Any]] | None = None, protocol_options: dict[str, Any] | None = None,
-    data_dir: str | None = None,
+    data_dir: str | None = None, *, selection: str = "none", labelled: int = DEFAULT_LABELLED,
+    gammas: list[float] | None = None, others: list[str] | None = None,
 ) -> list[Cell]:
+    """The cells of models x classes x seeds (x ``gammas`` for contamination, x ``others``
+    for ood: each value a cell, stored in ``protocol_options``).  ``selection``: "none"
+    (the declared configuration) or "labelled" (grids chosen on ``labelled`` validation
+    anomalies); the ood protocol has no class (pass ``classes=[None]``)."""
     params = params or {}
-    return [
-        Cell(m, dataset, protocol, c, s, {**configs.params_for(m), **params.get(m, {})}, dict(protocol_options or {}), data_dir)
-        for m in models for c in classes for s in seeds
+    variants: list[dict[str, Any]] = [dict(protocol_options or {})]
+    if gammas is not None:
+        variants = [{**v, "gamma": float(g)} for v in variants for g in gammas]
+    if others is not None:
+        variants = [{**v, "other": o} for v in variants for o in others]
+    cells = [
+        Cell(m, dataset, protocol, c, s, {**configs.params_for(m), **params.get(m, {})}, dict(v), data_dir,
+             selection, int(labelled))
+        for m in models for c in classes for s in seeds for v in variants
     ]
+    for cell in cells:
+        if protocol == "ood" and cell.regime != "none":
+            raise ValueError(f"{cell.model}: --selection labelled needs labelled validation anomalies from the "
+                             "training split; the ood protocol has none (use --selection none)")
+    return cells
 
 
 def run_bench(
@@ -178,15 +260,16 @@ def run_bench(
     with progress_bar(len(todo), "bench", progress and bool(todo), unit="cell", leave=True) as bar:
         for cell, store in todo:
             if store.has(cell.key_record()):  # another process sharing the store ran it meanwhile
-                log(f"{cell.model} {cell.dataset} {cell.protocol} class {cell.klass} seed {cell.seed}: stored meanwhile, skipped")
+                log(f"{cell.describe()}: stored meanwhile, skipped")
                 bar.update(1)
                 continue
             rec = run_cell(cell, progress=True) if progress else run_cell(cell)
             store.append(rec)
             new.append(rec)
+            berg = f" (Berg layout {rec['auroc_berg_layout']:.4f})" if "auroc_berg_layout" in rec else ""
             log(
-                f"{cell.model} {cell.dataset} {cell.protocol} class {cell.klass} seed {cell.seed}: "
-                f"AUROC {rec['auroc']:.4f} AUPRC {rec['auprc']:.4f} fit {rec['fit_seconds']:.1f}s "
+                f"{cell.describe()}: "
+                f"AUROC {rec['auroc']:.4f}{berg} AUPRC {rec['auprc']:.4f} fit {rec['fit_seconds']:.1f}s "
                 f"score {rec['score_seconds']:.1f}s selected {json.dumps(rec['selected'])}"
             )
             bar.set_postfix(score=f"{rec['score_images_per_second']:.1f} img/s", refresh=False)

@@ -25,9 +25,14 @@ def config_id(config: dict[str, Any]) -> str:
 
 
 def cell_key(record: dict[str, Any]) -> tuple:
-    """What makes two runs the same cell: model, config, data, protocol options, class, seed."""
+    """What makes two runs the same cell: model, config, selection regime, data,
+    protocol options, class, seed.  The regime of a record written before it was
+    stored is its read-time default (:func:`ganad.bench.provenance.record_selection`)."""
+    from .provenance import record_selection
+
     return (
         record["model"],
+        record_selection(record),
         config_id(record.get("config", {})),
         record["dataset"],
         record["protocol"],

@@ -12,24 +12,30 @@ two subsets (the indices are disjoint by construction and the tests check it).
   ``c`` is anomalous, the other nine normal.  ``pooled=True`` gives the
   survey's/GANomaly's split: all normal images of train+test pooled and split
   80/20, the test set gets the normal 20% plus every anomalous image.
-* :func:`ood`: normal = the in-distribution test split; anomalies = another
-  dataset's images, resized and channel-matched, ``anomaly_ratio`` x the
-  number of normals (AMA uses 0.2).
+* :func:`ood`: normal = the in-distribution test split (every class);
+  train on the full training split less the validation hold-out; anomalies =
+  another set's images, resized and channel-matched, ``anomaly_ratio`` x the
+  number of normals (AMA uses 0.2), or transformed images of the training
+  split's hold-out (``holdout_transform``, e.g. flipped).
 * :func:`contamination`: like one-class, with a share ``gamma`` of the
-  training set replaced by anomalies, N_a = gamma N_n / (1 - gamma)
-  (Berg et al. section 4.1.2).
+  training set made of anomalies, N_a = gamma N_n / (1 - gamma)
+  (Berg et al. section 4.1.2); :func:`berg_test_layout` picks Berg et al.'s
+  section 4.1.1 test layout out of the full test split.
 
 Validation subsets: ``val_fraction`` of the normal training images are held
-out.  ``val_anomaly_ratio`` (default 1.0) adds anomalies drawn from the
-*training* split's other classes (never from the test split), so that
-hyper-parameters can be chosen on labelled validation data without touching
-test labels.  Set it to 0 for a normal-only validation set (early stopping).
+out.  ``val_anomaly_ratio`` (default 1.0 for one-class and contamination)
+adds anomalies drawn from the *training* split's other classes (never from
+the test split), so that hyper-parameters can be chosen on labelled
+validation data without touching test labels; ``val_anomalies`` asks for an
+exact count instead (``ganad bench --selection labelled --labelled K``).  Set
+either to 0 for a normal-only validation set.  The training images do not
+depend on how many validation anomalies are drawn.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -129,12 +135,30 @@ def _val_anomalies(pool: np.ndarray, n: int, rng: np.random.Generator) -> np.nda
     return rng.choice(pool, size=min(n, len(pool)), replace=False) if n > 0 else pool[:0]
 
 
+def _stream(random_state: int | None, tag: int) -> np.random.Generator:
+    """A random stream of its own (``tag``) for one seed, so that one draw does not shift another."""
+    return np.random.default_rng(None if random_state is None else [int(random_state), tag])
+
+
+def _n_val_anomalies(n_val_normal: int, val_anomaly_ratio: float, val_anomalies: int | None) -> int:
+    if val_anomalies is not None:
+        if int(val_anomalies) < 0:
+            raise ValueError(f"val_anomalies must be >= 0; got {val_anomalies}")
+        return int(val_anomalies)
+    return int(round(n_val_normal * val_anomaly_ratio))
+
+
 def _one_class_indices(
-    y_train: np.ndarray, c: int, val_fraction: float, val_anomaly_ratio: float, rng: np.random.Generator
+    y_train: np.ndarray, c: int, val_fraction: float, val_anomaly_ratio: float, rng: np.random.Generator,
+    val_anomalies: int | None = None, exclude: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(training indices, validation indices) of the one-class protocol."""
+    """(training indices, validation indices) of the one-class protocol; the validation
+    anomalies are drawn from the other classes less ``exclude``."""
     train_idx, val_norm = _holdout(np.flatnonzero(y_train == c), val_fraction, rng)
-    val_anom = _val_anomalies(np.flatnonzero(y_train != c), int(round(len(val_norm) * val_anomaly_ratio)), rng)
+    pool = np.flatnonzero(y_train != c)
+    if exclude is not None:
+        pool = np.setdiff1d(pool, exclude)
+    val_anom = _val_anomalies(pool, _n_val_anomalies(len(val_norm), val_anomaly_ratio, val_anomalies), rng)
     return train_idx, np.concatenate([val_norm, val_anom])
 
 
@@ -147,12 +171,15 @@ def one_class(
     *,
     val_fraction: float = 0.1,
     val_anomaly_ratio: float = 1.0,
+    val_anomalies: int | None = None,
     random_state: int | None = 0,
 ) -> Split:
     """P1: ``normal_class`` normal, every other class anomalous."""
     c = _check_class(normal_class, y_train, "normal_class")
     _check_fraction(val_fraction, "val_fraction")
-    train_idx, val_idx = _one_class_indices(y_train, c, val_fraction, val_anomaly_ratio, _rng(random_state))
+    train_idx, val_idx = _one_class_indices(
+        y_train, c, val_fraction, val_anomaly_ratio, _rng(random_state), val_anomalies
+    )
     anom_train = (y_train != c).astype(np.int64)
     return Split(
         train=_subset(x_train, y_train, train_idx, anom_train),
@@ -174,6 +201,7 @@ def one_anomalous(
     test_fraction: float = 0.2,
     val_fraction: float = 0.1,
     val_anomaly_ratio: float = 0.0,
+    val_anomalies: int | None = None,
     random_state: int | None = 0,
 ) -> Split:
     """P2 ("1 vs 9"): ``anomalous_class`` anomalous, all other classes normal.
@@ -183,7 +211,8 @@ def one_anomalous(
     survey's split): normal images of train and test are pooled and split
     ``1 - test_fraction`` / ``test_fraction``; the test set gets the normal
     part plus every anomalous image of both splits, except those kept for
-    validation when ``val_anomaly_ratio > 0``.
+    validation when ``val_anomaly_ratio > 0`` or ``val_anomalies > 0`` (at
+    most half of the anomalies).
     """
     a = _check_class(anomalous_class, y_train, "anomalous_class")
     _check_fraction(val_fraction, "val_fraction")
@@ -192,7 +221,8 @@ def one_anomalous(
     if not pooled:
         anom_train = (y_train == a).astype(np.int64)
         train_idx, val_norm = _holdout(np.flatnonzero(y_train != a), val_fraction, rng)
-        val_anom = _val_anomalies(np.flatnonzero(y_train == a), int(round(len(val_norm) * val_anomaly_ratio)), rng)
+        n_val_anom = _n_val_anomalies(len(val_norm), val_anomaly_ratio, val_anomalies)
+        val_anom = _val_anomalies(np.flatnonzero(y_train == a), n_val_anom, rng)
         return Split(
             train=_subset(x_train, y_train, train_idx, anom_train),
             val=_subset(x_train, y_train, np.concatenate([val_norm, val_anom]), anom_train),
@@ -208,7 +238,7 @@ def one_anomalous(
     test_norm, rest = normal_idx[:n_test], normal_idx[n_test:]
     train_idx, val_norm = _holdout(rest, val_fraction, rng)
     anom_idx = rng.permutation(np.flatnonzero(labels == a))
-    n_val_anom = min(int(round(len(val_norm) * val_anomaly_ratio)), len(anom_idx) // 2)
+    n_val_anom = min(_n_val_anomalies(len(val_norm), val_anomaly_ratio, val_anomalies), len(anom_idx) // 2)
     val_anom, test_anom = anom_idx[:n_val_anom], anom_idx[n_val_anom:]
     return Split(
         train=_subset(x_all, labels, train_idx, anom),
@@ -229,26 +259,35 @@ def contamination(
     *,
     val_fraction: float = 0.1,
     val_anomaly_ratio: float = 1.0,
+    val_anomalies: int | None = None,
     random_state: int | None = 0,
 ) -> Split:
     """One-class with a share ``gamma`` of anomalies mixed into training.
 
     Berg et al. section 4.1.2: with N_n normal training images,
     N_a = gamma N_n / (1 - gamma) anomalies (drawn uniformly from the other
-    classes of the training split, never those in the validation set) are
-    added, so anomalies are a fraction gamma of the training set.
-    ``train.y`` marks them; the detector is not shown ``y``.
+    classes of the training split) are added, so anomalies are a fraction
+    gamma of the training set (gamma = 0: none, the one-class training set).
+    They are drawn from a random stream of their own before the validation
+    anomalies (which avoid them), so the training set does not depend on the
+    number of validation anomalies.  ``train.y`` marks them; the detector is
+    not shown ``y``.  The test split is the full test split, as one-class
+    (:func:`berg_test_layout` gives Berg et al.'s section 4.1.1 subset).
     """
     c = _check_class(normal_class, y_train, "normal_class")
     _check_fraction(val_fraction, "val_fraction")
     _check_fraction(gamma, "gamma", 0.0, 1.0)
     rng = _rng(random_state)
-    train_idx, val_idx = _one_class_indices(y_train, c, val_fraction, val_anomaly_ratio, rng)
-    n_anom = int(round(gamma * len(train_idx) / (1.0 - gamma)))
-    pool = np.setdiff1d(np.flatnonzero(y_train != c), val_idx)
+    n_normal = len(np.flatnonzero(y_train == c))
+    n_train_normal = n_normal - int(round(n_normal * val_fraction))
+    n_anom = int(round(gamma * n_train_normal / (1.0 - gamma)))
+    pool = np.flatnonzero(y_train != c)
     if n_anom > len(pool):
         raise ValueError(f"gamma={gamma} needs {n_anom} anomalies but only {len(pool)} are available")
-    added = rng.choice(pool, size=n_anom, replace=False)
+    added = _stream(random_state, 0xC047).choice(pool, size=n_anom, replace=False)
+    train_idx, val_idx = _one_class_indices(
+        y_train, c, val_fraction, val_anomaly_ratio, rng, val_anomalies, exclude=added
+    )
     anom_train = (y_train != c).astype(np.int64)
     return Split(
         train=_subset(x_train, y_train, np.concatenate([train_idx, added]), anom_train),
@@ -259,38 +298,100 @@ def contamination(
     )
 
 
+def berg_test_layout(test_labels: np.ndarray, normal_class: int, random_state: int | None = 0) -> np.ndarray:
+    """Berg et al.'s section 4.1.1 test layout, as sorted indices into the test split:
+    every test image of ``normal_class`` (1,000 for Fashion-MNIST) plus as many
+    test images drawn at random (seeded by ``random_state``) from the other
+    classes, so that half of the layout is anomalous.  Scores of the full test
+    split are indexed with it; nothing is re-scored."""
+    labels = np.asarray(test_labels)
+    own = np.flatnonzero(labels == normal_class)
+    if len(own) == 0:
+        raise ValueError(f"no test image of class {normal_class}")
+    others = np.flatnonzero(labels != normal_class)
+    pick = _stream(random_state, 0xBE26).choice(others, size=min(len(own), len(others)), replace=False)
+    return np.sort(np.concatenate([own, pick]))
+
+
+Generator = Callable[[int, np.ndarray, np.random.Generator], np.ndarray]
+
+
 def ood(
     x_train: np.ndarray,
     x_test: np.ndarray,
-    x_other: np.ndarray,
+    x_other: np.ndarray | Generator | None = None,
     *,
     anomaly_ratio: float | None = 0.2,
     val_fraction: float = 0.1,
     random_state: int | None = 0,
     y_train: np.ndarray | None = None,
     y_test: np.ndarray | None = None,
+    n_test_normals: int | None = None,
+    holdout_transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Split:
-    """Out-of-distribution pair: in-distribution test images vs another dataset.
+    """Out-of-distribution pair: in-distribution test images vs another set.
 
-    ``x_other`` is resized to the in-distribution image size and converted to
-    its channel count.  ``anomaly_ratio`` anomalies per normal test image are
-    drawn from ``x_other`` (AMA: 0.2); ``None`` takes all of them.  The
-    validation set is normal-only (held-out training images).
+    Normal: the in-distribution test split, every class (or a seeded subset of
+    ``n_test_normals`` of it).  Training: the full training split less the
+    validation hold-out (``val_fraction``); the validation set is normal-only.
+    Anomalies, ``anomaly_ratio`` per normal test image (AMA: 0.2; ``None``:
+    all of ``x_other``), are, resized to the in-distribution image size and
+    converted to its channel count:
+
+    * ``x_other`` an array: drawn from it without replacement;
+    * ``x_other`` a callable ``(n, like, rng) -> images``: generated (noise);
+    * ``holdout_transform``: ``holdout_transform(images)`` of images drawn from
+      the training split's validation hold-out, which then leave the
+      validation set: no anomaly is a transformed copy of a test normal or of
+      a training or validation image (e.g. flipped Fashion-MNIST).
+
+    The training set does not depend on the anomaly source (the hold-out is
+    drawn first, the anomalies from streams of their own).
     """
     rng = _rng(random_state)
     x_train = _as_nchw(x_train)
     x_test = _as_nchw(x_test)
-    other = _match(x_other, x_test)
-    n_other = len(other) if anomaly_ratio is None else int(round(len(x_test) * anomaly_ratio))
-    if n_other > len(other):
-        raise ValueError(f"anomaly_ratio={anomaly_ratio} needs {n_other} anomalies; the other set has {len(other)}")
-    pick = np.sort(rng.choice(len(other), size=n_other, replace=False))
     y_train = np.zeros(len(x_train), np.int64) if y_train is None else np.asarray(y_train)
     y_test = np.zeros(len(x_test), np.int64) if y_test is None else np.asarray(y_test)
-    zeros = np.zeros(len(x_train), np.int64)
     train_idx, val_idx = _holdout(np.arange(len(x_train)), val_fraction, rng)
+    if n_test_normals is not None and int(n_test_normals) < len(x_test):
+        if int(n_test_normals) < 1:
+            raise ValueError(f"n_test_normals must be >= 1; got {n_test_normals}")
+        keep = np.sort(_stream(random_state, 0x7E57).choice(len(x_test), size=int(n_test_normals), replace=False))
+        x_test, y_test = x_test[keep], y_test[keep]
+    pick_rng = _stream(random_state, 0x0D)
+    if holdout_transform is not None:
+        if anomaly_ratio is None:
+            raise ValueError("holdout_transform needs an anomaly_ratio")
+        n_other = int(round(len(x_test) * anomaly_ratio))
+        if n_other > len(val_idx):
+            raise ValueError(f"anomaly_ratio={anomaly_ratio} needs {n_other} anomalies; the validation hold-out "
+                             f"has {len(val_idx)} images (raise val_fraction or take fewer test normals)")
+        val_idx = pick_rng.permutation(val_idx)
+        src, val_idx = np.sort(val_idx[:n_other]), val_idx[n_other:]
+        other = _match(holdout_transform(x_train[src]), x_test)
+        source = "holdout"
+    elif callable(x_other):
+        if anomaly_ratio is None:
+            raise ValueError("a generated other set needs an anomaly_ratio")
+        n_other = int(round(len(x_test) * anomaly_ratio))
+        other = _match(np.asarray(x_other(n_other, x_test, pick_rng)), x_test)
+        source = "generated"
+    else:
+        if x_other is None:
+            raise ValueError("ood needs x_other or holdout_transform")
+        other = _match(np.asarray(x_other), x_test)
+        n_other = len(other) if anomaly_ratio is None else int(round(len(x_test) * anomaly_ratio))
+        if n_other > len(other):
+            raise ValueError(f"anomaly_ratio={anomaly_ratio} needs {n_other} anomalies; the other set has "
+                             f"{len(other)} (take fewer test normals, e.g. ganad bench --test-subset)")
+        other = other[np.sort(pick_rng.choice(len(other), size=n_other, replace=False))]
+        source = "array"
+    if len(other) != n_other:
+        raise ValueError(f"the other set gave {len(other)} images; {n_other} were asked for")
+    zeros = np.zeros(len(x_train), np.int64)
     test = Subset(
-        np.concatenate([x_test, other[pick]]),
+        np.concatenate([x_test, other]),
         np.concatenate([np.zeros(len(x_test), np.int64), np.ones(n_other, np.int64)]),
         np.concatenate([y_test, -np.ones(n_other, np.int64)]),
     )
@@ -299,7 +400,8 @@ def ood(
         val=_subset(x_train, y_train, val_idx, zeros),
         test=test,
         protocol="ood",
-        info={"anomaly_ratio": anomaly_ratio, "n_anomalies": n_other, "random_state": random_state},
+        info={"anomaly_ratio": anomaly_ratio, "n_anomalies": n_other, "n_test_normals": len(x_test),
+              "anomaly_source": source, "random_state": random_state},
     )
 
 

@@ -66,18 +66,31 @@ class PCADetector(BaseDetector):
     _parameter_constraints = {"n_components": [POSITIVE_INT, None]}
 
     # --- PCA, fitted on training data only
-    def _fit_pca(self, x: np.ndarray) -> np.ndarray:
+    def _fit_pca(self, x: np.ndarray, k: int | None = None) -> np.ndarray:
+        """PCA on ``x`` with ``k`` components (default :meth:`_pca_size`)."""
         flat = flatten(x).astype(np.float64)
         if self.n_components is None:  # raw pixels: keep the pixel axes (Isolation Forest splits on them)
             self.mean_ = np.zeros(flat.shape[1])
             self.components_ = np.zeros((0, flat.shape[1]))
             return flat
         self.mean_ = flat.mean(axis=0)
-        k = min(self.n_components, *flat.shape)
+        k = self._pca_size(*flat.shape) if k is None else k
         # the right singular vectors of the centred data are the principal axes
         _, _, vt = np.linalg.svd(flat - self.mean_, full_matrices=False)
         self.components_ = vt[:k]
         return self._project(x)
+
+    def _pca_size(self, n: int, d: int) -> int:
+        """Components kept for ``n`` training samples of dimension ``d``: ``n_components``,
+        at most ``d`` and at most the rank of the centred data of the smallest
+        cross-fitting part (its size less one), so that the full fit and the fold
+        copies of :meth:`_calibration_scores` score in the same space.  Without
+        that cap, on small data sets the folds kept fewer axes than the full fit and
+        their scores (a log-density's scale follows the dimension) set a threshold
+        that flagged every new normal."""
+        folds = min(self.calibration_folds, n)
+        smallest_part = n - -(-n // folds)  # n - ceil(n / folds)
+        return max(1, min(int(self.n_components), d, smallest_part - 1))
 
     def _project(self, x: np.ndarray) -> np.ndarray:
         flat = flatten(x).astype(np.float64)
@@ -109,7 +122,8 @@ class PCADetector(BaseDetector):
         scores = np.empty(len(x_fit))
         for tr, te in folds.split(x_fit):
             part = type(self)(**self.get_params())
-            part._fit_estimator(part._fit_pca(x_fit[tr]), chosen=self._chosen() or None)
+            k = len(self.components_) or None  # the full fit's axes (raw pixels: None)
+            part._fit_estimator(part._fit_pca(x_fit[tr], k), chosen=self._chosen() or None)
             scores[te] = part._score_features(part._project(x_fit[te]))
         return scores
 

@@ -8,7 +8,9 @@ published and peer numbers of :mod:`ganad.bench.targets`, and the speed store
   beside the published and peer means (``bars-<dataset>-<protocol>.png``);
 * a per-class table with background colours (AUROC 0.5 red .. 1.0 green);
 * for the ``contamination`` protocol, AUROC against the training contamination
-  gamma, a line per model (``contamination-<dataset>.png``);
+  gamma, a line per model, with a second panel on Berg et al.'s section 4.1.1
+  test layout when the records carry it (``contamination-<dataset>.png``,
+  :func:`ganad.report.plots.auroc_vs_gamma_png`);
 * for the ``ood`` protocol, a table of mean AUROC per model and
   out-of-distribution data set;
 
@@ -167,29 +169,37 @@ def _bar_chart(rows: list[tuple[str, float, float, str]], path: Path, title: str
 
 
 def _contamination_png(records: list[dict[str, Any]], path: Path, title: str) -> Path | None:
-    """Mean AUROC (over classes and seeds) against gamma, a line per (model, config)."""
-    lines: dict[tuple, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+    """Mean AUROC against gamma, a line per (model, config, selection regime): per gamma the
+    mean over classes of the mean over seeds; a second panel on Berg et al.'s section 4.1.1
+    layout when the records carry ``auroc_berg_layout``."""
+    from ..bench.provenance import record_selection
+    from .plots import auroc_vs_gamma_png
+
+    acc: dict[str, dict[tuple, dict[float, dict[Any, list[float]]]]] = {
+        "auroc": defaultdict(lambda: defaultdict(lambda: defaultdict(list))),
+        "auroc_berg_layout": defaultdict(lambda: defaultdict(lambda: defaultdict(list))),
+    }
     labels: dict[tuple, str] = {}
     for r in records:
-        gamma = r.get("protocol_options", {}).get("gamma")
-        if gamma is None or r.get("auroc") is None:
+        gamma = r.get("gamma", r.get("protocol_options", {}).get("gamma"))
+        if gamma is None:
             continue
-        k = _group_key(r, with_options=False)
-        lines[k][float(gamma)].append(float(r["auroc"]))
-        labels[k] = _label(r, with_options=False)
-    if not lines:
+        opts = {k: v for k, v in r.get("protocol_options", {}).items() if k != "gamma"}
+        k = (*_group_key(r, with_options=False), json.dumps(opts, sort_keys=True), record_selection(r))
+        for key in acc:
+            if r.get(key) is not None:
+                acc[key][k][float(gamma)][_class_of(r)].append(float(r[key]))
+        regime = record_selection(r)
+        labels[k] = ("" if regime == "none" else f"[{regime}] ") + _label({**r, "protocol_options": opts})
+
+    def curves(key: str) -> dict[str, dict[float, float]]:
+        return {labels[k]: {g: float(np.mean([np.mean(v) for v in per.values()])) for g, per in pts.items()}
+                for k, pts in acc[key].items()}
+
+    full = curves("auroc")
+    if not full:
         return None
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for k, pts in sorted(lines.items()):
-        g = sorted(pts)
-        ax.plot(g, [np.mean(pts[v]) for v in g], marker="o", lw=1.5, label=_short(labels[k], 50))
-    ax.set_xlabel("contamination of the training data (gamma)")
-    ax.set_ylabel("mean test AUROC")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    return _save(fig, path)
+    return auroc_vs_gamma_png(full, path, title, berg_curves=curves("auroc_berg_layout") or None)
 
 
 def _ood_table(records: list[dict[str, Any]]) -> str:

@@ -31,6 +31,7 @@ __all__ = [
     "residual_heatmap_png",
     "pr_curve_png",
     "extremes_maps_png",
+    "auroc_vs_gamma_png",
 ]
 
 DPI = 100
@@ -447,4 +448,41 @@ def extremes_maps_png(
                  fontsize=9)
     if im is not None:
         fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, pad=0.01, label="anomaly map")
+    return _save(fig, path)
+
+
+# ----------------------------------------------------------------------------
+# contamination study
+# ----------------------------------------------------------------------------
+
+
+def auroc_vs_gamma_png(
+    curves: dict[str, dict[float, float]],
+    path: str | Path,
+    title: str = "AUROC against training contamination",
+    berg_curves: dict[str, dict[float, float]] | None = None,
+) -> Path:
+    """AUROC against the contamination gamma of the training data (Berg et al. section 4.1.2),
+    one line per model: ``curves`` maps a label to {gamma: mean AUROC}.  With ``berg_curves``
+    (the same on Berg et al.'s section 4.1.1 test layout) a second panel shows them."""
+    if not curves or not any(curves.values()):
+        raise ValueError("no (gamma, AUROC) points to plot")
+    panels = [("full test split", curves)] + ([("Berg et al. 4.1.1 layout", berg_curves)] if berg_curves else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.4), squeeze=False, sharey=True)
+    colours = {label: f"C{i % 10}" for i, label in enumerate(sorted(curves))}
+    for ax, (name, data) in zip(axes[0], panels):
+        for label in sorted(data):
+            pts = data[label]
+            if not pts:
+                continue
+            g = sorted(pts)
+            short = label if len(label) <= 50 else label[:49] + "\u2026"
+            ax.plot(g, [pts[v] for v in g], marker="o", lw=1.5, color=colours.get(label), label=short)
+        ax.set_xlabel("contamination of the training data (gamma)")
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    axes[0][0].set_ylabel("mean test AUROC over classes")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     return _save(fig, path)
