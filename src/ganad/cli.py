@@ -148,6 +148,7 @@ def _fit_locked(args: argparse.Namespace, out: Path) -> int:
 
     from . import metrics
     from .report import write_report
+    from .report.latent import report_figures
 
     params = _params(args.param)
     if args.epochs is not None:
@@ -188,8 +189,10 @@ def _fit_locked(args: argparse.Namespace, out: Path) -> int:
         scores = det.decision_function(split.test.x)
         result.update(metrics.evaluate(split.test.y, scores, threshold=det.threshold_))
         result["split"] = {k: v for k, v in split.info.items() if isinstance(v, (int, float, str, bool, type(None)))}
+        latent = report_figures(det, split.test.x, split.test.y, out / "report")  # encoders: t-SNE, ||z||
         write_report(out / "report", scores, images=split.test.x, y=split.test.y, threshold=det.threshold_,
-                     metrics={k: v for k, v in result.items() if isinstance(v, float)}, title=f"{args.model} on {args.data}")
+                     metrics={k: v for k, v in result.items() if isinstance(v, float)}, title=f"{args.model} on {args.data}",
+                     latent=latent)
         print(f"test AUROC {result['auroc']:.4f}  AUPRC {result['auprc']:.4f}  F1 {result['f1']:.4f}")
     (out / "result.json").write_text(json.dumps(result, indent=2, default=str))
     print(f"model: {out / 'model.pt'}")

@@ -283,7 +283,3 @@ def parse_value(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
-
-
-def mean_auroc(records: list[dict[str, Any]]) -> float:
-    return float(np.mean([r["auroc"] for r in records])) if records else float("nan")

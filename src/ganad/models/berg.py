@@ -394,3 +394,7 @@ class Berg(TorchDetector):
         x = batch.float()
         sq = (minmax_unit(x) - minmax_unit(rec)).pow(2).view(x.shape)
         return sq.mean(1)
+
+    def _encode_batch(self, batch: torch.Tensor) -> torch.Tensor:
+        """z_hat = E(Q) (B, nz) of a prepared batch, the code whose norm L_o is (:mod:`ganad.report.latent`)."""
+        return self._encode(batch)[1]

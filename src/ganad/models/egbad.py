@@ -182,6 +182,10 @@ class _BiGANBase(TorchDetector):
         """Parameters of the live nets (the EMA copy doubles the stored weights)."""
         return sum(p.numel() for m in self._live().values() for p in m.parameters())
 
+    def _encode_batch(self, batch: torch.Tensor) -> torch.Tensor:
+        """z = E(x) (B, nz) of a prepared batch with the scoring (EMA) encoder (:mod:`ganad.report.latent`)."""
+        return self._scoring_nets()["e"](batch)
+
 
 @register("egbad")
 class EGBAD(_BiGANBase):

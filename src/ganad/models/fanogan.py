@@ -387,3 +387,7 @@ class FAnoGAN(TorchDetector):
 
     def _reconstruct_batch(self, batch: torch.Tensor) -> torch.Tensor:
         return self.nets_["g"](self.nets_["e"](batch))
+
+    def _encode_batch(self, batch: torch.Tensor) -> torch.Tensor:
+        """z = E(x) (B, nz) of a prepared batch (:mod:`ganad.report.latent`)."""
+        return self.nets_["e"](batch)

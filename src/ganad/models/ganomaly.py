@@ -343,6 +343,10 @@ class GANomaly(_GANomalyBase):
     def _reconstruct_batch(self, batch: torch.Tensor) -> torch.Tensor:
         return self.nets_["g"](batch)[0]
 
+    def _encode_batch(self, batch: torch.Tensor) -> torch.Tensor:
+        """z = E1(x) (B, nz) of a prepared batch, the bottleneck code (:mod:`ganad.report.latent`)."""
+        return self.nets_["g"].encoder1(batch)
+
 
 @register("skipganomaly")
 class SkipGANomaly(_GANomalyBase):

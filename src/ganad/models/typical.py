@@ -1,5 +1,6 @@
-"""A-score wrapper: AMA's two-sided typicality score (Wu et al. 2021, "Anomaly detection with
-adversarial mirrored autoencoders", section 3.4, Eq. 6) around any registered detector.
+"""A-score wrapper: AMA's two-sided typicality score around any registered detector
+(Somepalli, Wu, Balaji, Vinzamuri & Feizi, "Unsupervised anomaly detection with
+adversarial mirrored autoencoders", UAI 2021, section 3.4, Eq. 6).
 
 A one-sided score R (higher = more anomalous) misses inputs that score
 unusually *low*: the paper's section 3.4 reports that its model and other

@@ -132,12 +132,15 @@ def write_report(
     top: int = 16,
     *,
     reconstructions: np.ndarray | None = None,
+    latent: Sequence[tuple[str, str]] = (),
 ) -> Path:
     """Write ``index.html``, ``scores.csv`` and the applicable PNGs into ``out_dir``.
 
     Files: ``histogram.png`` always; ``roc.png`` if ``y`` has both classes;
     ``extremes.png`` if ``images`` is given; ``residuals.png`` if both ``images`` and
-    ``reconstructions`` are given. ``metrics`` is shown as a table as given (nothing
+    ``reconstructions`` are given; ``latent``: ``(file name in out_dir, caption)`` of
+    figures already written there, shown as a "Latent space" section
+    (:func:`ganad.report.latent.report_figures`). ``metrics`` is shown as a table as given (nothing
     is computed here); with ``names``, the ``top`` most anomalous are listed.
     Returns the path of ``index.html``. Raises ValueError on length mismatches.
     """
@@ -197,6 +200,9 @@ def write_report(
             residual_heatmap_png(images, reconstructions, out / "residuals.png", k=min(top, 8))
             figs.append(_figure("residuals.png", "Original / reconstruction / |difference|"))
     sections.append("<h2>Figures</h2>" + "\n".join(figs))
+    if latent:
+        sections.append('<h2>Latent space</h2><div class="figs">'
+                        + "\n".join(_figure(src, cap) for src, cap in latent) + "</div>")
 
     if names is not None:
         idx, _ = rank_extremes(s, top)
