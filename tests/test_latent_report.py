@@ -4,10 +4,10 @@ the error for a detector without an encoder, and the "Latent space" section of `
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_OVERRIDES
 from PIL import Image
 
 import ganad
-from conftest import TINY_OVERRIDES
 from ganad.report import latent
 
 N_SMALL = 120  # images of the figure tests (t-SNE cost)
@@ -70,11 +70,13 @@ def test_latent_figures_write_two_valid_pngs(fitted, digits_split, tmp_path):
 
 
 def test_tsne_subsample_is_seeded_and_keeps_both_labels(tmp_path):
-    y = np.r_[np.zeros(190), np.ones(10)].astype(int)
+    y = np.r_[np.zeros(180), np.ones(20)].astype(int)
     idx = latent._subsample(y, 50, 0)
-    assert len(idx) <= 51 and set(y[idx]) == {0, 1}
+    assert np.bincount(y[idx]).tolist() == [45, 5]  # in proportion to the labels
     np.testing.assert_array_equal(idx, latent._subsample(y, 50, 0))
     assert len(latent._subsample(y, 500, 0)) == 200
+    rare = np.r_[np.zeros(398), np.ones(2)].astype(int)
+    assert rare[latent._subsample(rare, 20, 0)].sum() == 1  # a rare label keeps one point
     codes = np.random.default_rng(0).normal(size=(200, 4)) + 3 * y[:, None]
     _valid_png(latent.tsne_png(codes, y, tmp_path / "t.png", max_points=50))
     with pytest.raises(ValueError, match="non-finite"):

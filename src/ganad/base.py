@@ -357,15 +357,11 @@ class BaseDetector:
             "score_max": self._score_max_,
         }
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the fitted detector to one file: JSON config + tensor state.
-
-        Read it back with :func:`ganad.load`, which uses ``weights_only=True``.
-        """
+    def _payload(self) -> dict[str, Any]:
+        """The fitted model as the dict :meth:`save` writes (tensors and JSON strings only)."""
         import torch
 
-        self._check_fitted()
-        payload = {
+        return {
             "format": "ganad",
             "format_version": FORMAT_VERSION,
             "model": self.name,
@@ -374,6 +370,16 @@ class BaseDetector:
             "decision_scores": torch.as_tensor(self.decision_scores_),
             "state": self._get_state(),
         }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted detector to one file: JSON config + tensor state.
+
+        Read it back with :func:`ganad.load`, which uses ``weights_only=True``.
+        """
+        import torch
+
+        self._check_fitted()
+        payload = self._payload()
         path = os.fspath(path)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"  # this process's own: concurrent saves never share one

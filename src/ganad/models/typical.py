@@ -84,7 +84,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..base import FORMAT_VERSION, RUN_ONLY_PARAMS, BaseDetector, _jsonable, _saved_config
+from ..base import RUN_ONLY_PARAMS, BaseDetector
 from ..params import Constraint, Interval, Options
 from ..registry import available_models, get_class, register
 
@@ -303,15 +303,7 @@ class Typical(BaseDetector):
     def _get_state(self) -> dict[str, Any]:
         b = self.base_
         return {
-            "base": {  # a complete model payload, as BaseDetector.save writes one
-                "format": "ganad",
-                "format_version": FORMAT_VERSION,
-                "model": b.name,
-                "config": json.dumps(_jsonable(_saved_config(b))),
-                "meta": json.dumps(_jsonable(b._fitted_meta())),
-                "decision_scores": torch.as_tensor(b.decision_scores_),
-                "state": b._get_state(),
-            },
+            "base": b._payload(),  # a complete model payload, as BaseDetector.save writes one
             "gaussian": torch.tensor([self.mu_, self.sigma_], dtype=torch.float64),
             "gaussian_scores": torch.as_tensor(np.asarray(self.gaussian_scores_, dtype=np.float64)),
         }

@@ -77,10 +77,7 @@ def encode(det: Any, X: Any, batch_size: int | None = None) -> np.ndarray:
     det._check_fitted()
     x = det._validate(X, fitting=False)
     chunks: list[np.ndarray] = []
-    det.nets_.train()
-    import torch, contextlib
-    with torch.no_grad():
-        prepare = lambda b: b
+    with det._scoring() as prepare:
         for batch in map(prepare, det._iter_batches(x, batch_size)):
             chunks.append(det._encode_batch(batch).detach().flatten(1).float().cpu().numpy())
     return np.concatenate(chunks).astype(np.float32, copy=False)
@@ -105,7 +102,7 @@ def _subsample(y: np.ndarray, n: int, random_state: int | None) -> np.ndarray:
     keep = []
     for cls in np.unique(y):
         idx = np.flatnonzero(y == cls)
-        k = max(1, int(round(n * len(idx) / len(y))))
+        k = max(1, round(n * len(idx) / len(y)))
         keep.append(rng.choice(idx, size=min(k, len(idx)), replace=False))
     return np.sort(np.concatenate(keep))
 
@@ -211,7 +208,9 @@ def latent_figures(
     ]
 
 
-def report_figures(det: Any, X: Any, y: Sequence[int] | np.ndarray | None, out_dir: str | Path) -> list[tuple[str, str]]:
+def report_figures(
+    det: Any, X: Any, y: Sequence[int] | np.ndarray | None, out_dir: str | Path
+) -> list[tuple[str, str]]:
     """The "Latent space" figures of a run report (``ganad fit``): ``(file name, caption)``
     pairs of :func:`latent_figures` in ``out_dir``, or [] when ``det`` has no encoder or
     ``y`` does not hold both normal and anomalous images."""
@@ -219,9 +218,9 @@ def report_figures(det: Any, X: Any, y: Sequence[int] | np.ndarray | None, out_d
         return []
     tsne, hist = latent_figures(det, X, y, out_dir, "latent")
     return [
-        (tsne.name, f"t-SNE of the codes z_hat = E(x) of the test images, at most {MAX_TSNE_POINTS} of them "
-                    "(the title gives the subsample and the perplexity, 30 unless the set is small); "
-                    "after Berg et al. 2019, Fig. 2"),
-        (hist.name, "||z_hat||_2 of normal and anomalous test images; a large norm means normal in "
-                    "Berg et al.'s L_o (Eq. 4, Fig. 3)"),
+        (tsne.name, (f"t-SNE of the codes z_hat = E(x) of the test images, at most {MAX_TSNE_POINTS} of them "
+                     "(the title gives the subsample and the perplexity, 30 unless the set is small); "
+                     "after Berg et al. 2019, Fig. 2")),
+        (hist.name, ("||z_hat||_2 of normal and anomalous test images; a large norm means normal in "
+                     "Berg et al.'s L_o (Eq. 4, Fig. 3)")),
     ]
