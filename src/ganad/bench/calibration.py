@@ -30,6 +30,8 @@ FAST: dict[str, dict[str, Any]] = {
     "anogan": {**_NET, "search_steps": 2},
     "adgan": {**_NET, "n_seed": 2, "k": 2},
     "deepsvdd": {"epochs": 1, "pretrain_epochs": 1, "batch_size": 32, "device": "cpu"},
+    "ama": {"nz": 8, "enc_width": 4, "gen_width": 8, "critic_width": 8, "batch_size": 32, "epochs": 1, "device": "cpu"},
+    "berg": {"width": 8, "nz": 8, "batch_size": 16, "images_per_stage": 16, "epochs": 1, "device": "cpu"},
 }
 
 
