@@ -38,3 +38,19 @@ def test_a_process_pinned_to_one_core_configures_one_intra_and_one_interop_threa
         env=env, capture_output=True, text=True, check=True,
     ).stdout.split()
     assert out == ["1", "1"]
+
+
+def test_main_called_in_process_leaves_the_callers_thread_settings_alone(tmp_path):
+    """Only the console entry sizes the pools: an in-process ``main`` (tests, notebooks)
+    that reset them changed the numerics of every later fit in the same process."""
+    import torch
+
+    from ganad import cli
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert cli.main(["fit", "kde", "--data", "digits", "--normal", "0", "--quiet", "--out", str(tmp_path / "run")]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

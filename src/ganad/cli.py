@@ -582,10 +582,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # `fit --nproc N` relaunches it
     try:
-        if args.command in _COMPUTING_COMMANDS:
-            from . import threads
-
-            threads.configure()  # threads from the affinity mask and torchrun's processes per node
         return int(args.func(args) or 0)
     except DistributedError as exc:  # another process died or stopped answering
         print(f"ganad {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
@@ -603,5 +599,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def entry() -> int:
+    """The ``ganad`` console command (and ``python -m ganad``): size torch's thread pools
+    from the cores this process may use (:mod:`ganad.threads`) for the commands that
+    compute, then :func:`main`.  :func:`main` itself leaves the caller's thread
+    settings alone (tests and notebooks call it in-process)."""
+    words = [a for a in sys.argv[1:] if not a.startswith("-")]
+    if words and words[0] in _COMPUTING_COMMANDS:
+        from . import threads
+
+        threads.configure()  # threads from the affinity mask and torchrun's processes per node
+    return main()
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(entry())
