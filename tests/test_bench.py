@@ -354,3 +354,16 @@ def test_ood_cells_record_the_other_set(tmp_path):
                  "--classes", "1", "--results", str(res)]) == 2
     with pytest.raises(ValueError, match="ood protocol has none"):
         runner.plan(["kde"], "digits", "ood", [None], [0], selection="labelled", others=["uniform-noise"])
+
+
+def test_adgan_rows_at_the_lr_chosen_on_labelled_anomalies_are_semi_supervised():
+    from ganad.bench.provenance import record_selection
+
+    def rec(params, **extra):
+        return {"model": "adgan", "protocol": "one-class", "config": {"params": params, "grid": {}}, **extra}
+
+    assert record_selection(rec({"lr": 5e-4})) == "labelled:150"
+    assert record_selection(rec({}, selection="none")) == "labelled:150"  # new runner, default lr 5e-4
+    assert record_selection(rec({})) == "none"  # old record: trained at the old default 5e-5
+    assert record_selection(rec({"lr": 5e-5})) == "none"
+    assert record_selection(rec({"lr": 5e-4, "lipschitz": "gp"})) == "none"

@@ -61,15 +61,24 @@ class ConfigChoice:
     model: str
     why: str
     regime: str
-    matches: Callable[[dict[str, Any]], bool]
+    matches: Callable[[dict[str, Any]], bool]  # on the whole record
+
+
+def _adgan_lr_chosen_on_labels(r: dict[str, Any]) -> bool:
+    """lr 5e-4 given explicitly, or left to the default by a record of the regime-aware
+    runner (it stores ``selection``; the default was 5e-4 by then).  Older records
+    without ``lr`` trained at the previous default 5e-5, chosen on nothing."""
+    params = _params(r.get("config", {}) or {})
+    if params.get("lipschitz", "clip") != "clip":
+        return False
+    return params.get("lr") == 5e-4 or ("lr" not in params and "selection" in r)
 
 
 CONFIG_CHOICES: tuple[ConfigChoice, ...] = (
     # benchmarks/probes/adgan-probe.jsonl: validation AUROC on a seeded 300-image subset
     # of the one-class validation split, about half of it labelled anomalies
     ConfigChoice("adgan", "lr 5e-4 (the weight-clipping default) chosen on labelled validation anomalies",
-                 "labelled:150",
-                 lambda c: _params(c).get("lr") in (None, 5e-4) and _params(c).get("lipschitz", "clip") == "clip"),
+                 "labelled:150", _adgan_lr_chosen_on_labels),
 )
 
 
@@ -80,7 +89,7 @@ def record_selection(r: dict[str, Any]) -> str:
     regime = cell_selection(r)
     if regime == "none":
         for choice in CONFIG_CHOICES:
-            if choice.model == r.get("model") and choice.matches(r.get("config", {}) or {}):
+            if choice.model == r.get("model") and choice.matches(r):
                 return choice.regime
     return regime
 
