@@ -81,11 +81,13 @@ epochs (steps of 64 images cost ~0.06 / 0.2 / 0.7 / 2.5 s at 4 / 8 / 16 / 32 px,
 so ~190 s per epoch at 32 px).  At width 32 (the benchmark's setting, ``images_per_stage=2400,
 epochs=5``): 339 s for the fit, 64 s per epoch on average, ~90 s per epoch at
 32 px.  Validation (``make_split("fashion-mnist", "one-class", normal_class=0).val``,
-one class, one seed, the width-32 setting): AUROC score 0.27, l_o 0.27, l_n
+one class, one seed, the width-32 setting; stored in benchmarks/probes/berg-val.jsonl by
+``benchmarks/val_probe.py berg --classes 0 --param width=32 --param images_per_stage=2400
+--param epochs=5``): AUROC score 0.27, l_o 0.27, l_n
 0.81, l_r 0.85, fanogan_a 0.68: at this budget the latent norm ranks the other
 classes as *more* normal (their codes are longer), the opposite of the paper's
 observation; with
-the CPU defaults: score 0.33, l_o 0.33, l_n 0.87, l_r 0.90, fanogan_a 0.88.  The defaults are otherwise unvalidated.
+the CPU defaults (an unstored probe): score 0.33, l_o 0.33, l_n 0.87, l_r 0.90, fanogan_a 0.88.  The defaults are otherwise unvalidated.
 
 Deviations from the reference code, and why:
 
