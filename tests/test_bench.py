@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+import ganad
+from ganad import metrics
 from ganad.bench import render, runner
 from ganad.bench.store import REQUIRED_KEYS, ResultStore, store_path
 
@@ -140,11 +142,11 @@ def test_cell_stored_by_another_process_meanwhile_is_skipped(cells, tmp_path, mo
     real_run_cell = runner.run_cell
     ran = []
 
-    def run_cell(cell):
+    def run_cell(cell, **kw):
         if not ran:  # while the first cell runs, "another process" stores the second
             ResultStore(store_path(tmp_path, "digits", "one-class")).append(other[0])
         ran.append(cell.klass)
-        return real_run_cell(cell)
+        return real_run_cell(cell, **kw)
 
     monkeypatch.setattr(runner, "run_cell", run_cell)
     logs = []
@@ -367,3 +369,39 @@ def test_adgan_rows_at_the_lr_chosen_on_labelled_anomalies_are_semi_supervised()
     assert record_selection(rec({})) == "none"  # old record: trained at the old default 5e-5
     assert record_selection(rec({"lr": 5e-5})) == "none"
     assert record_selection(rec({"lr": 5e-4, "lipschitz": "gp"})) == "none"
+
+
+def test_ood_sets_share_one_fit_and_the_normals_are_scored_once(tmp_path):
+    # The cells of several out-of-distribution sets differ only in their anomalies:
+    # one fit, the in-distribution normals scored once, and every number equal to
+    # that of a cell run on its own.
+    cells = runner.plan(["dcae"], "digits", "ood", [None], [0], params={"dcae": {"epochs": 1}},
+                        protocol_options={"train_subset": 300, "test_subset": 240},
+                        others=["uniform-noise", "gaussian-noise"])
+    recs = runner.run_bench(cells, tmp_path, log=lambda _: None, progress=False)
+    first, second = recs
+    assert not first["fit_reused"] and second["fit_reused"]
+    assert first["n_scored"] == first["n_test"] and second["n_scored"] == second["test_anomalies"] == 40
+    alone = runner.run_cell(cells[1])
+    assert not alone["fit_reused"] and alone["n_scored"] == alone["n_test"]
+    for key in ("auroc", "auroc_typical", "auprc", "threshold"):
+        assert second[key] == pytest.approx(alone[key], abs=1e-12), key
+    assert second["part_auroc"] == pytest.approx(alone["part_auroc"], abs=1e-12)
+
+
+def test_ood_a_score_is_the_typicality_of_the_score_under_the_validation_normals():
+    from ganad.datasets import make_split
+    from ganad.models.typical import a_score, gaussian
+
+    cell = runner.plan(["kde"], "digits", "ood", [None], [3], protocol_options={"train_subset": 300},
+                       others=["uniform-noise"])[0]
+    rec = runner.run_cell(cell)
+    split = make_split("digits", "ood", other="uniform-noise", random_state=3, train_subset=300)
+    det = ganad.create("kde", random_state=3).fit(split.train.x)
+    mu, sigma = gaussian(det.decision_function(split.val.x))
+    assert rec["typical_gaussian"]["n"] == len(split.val) > 50 and split.val.n_anomalous == 0
+    assert rec["typical_gaussian"]["mu"] == pytest.approx(mu)
+    want = metrics.roc_auc(split.test.y, a_score(det.decision_function(split.test.x), mu, sigma))
+    assert rec["auroc_typical"] == pytest.approx(want)
+    # uniform noise scores far above every normal: the two-sided score keeps it anomalous
+    assert rec["auroc_typical"] > 0.9 and rec["auroc"] > 0.9

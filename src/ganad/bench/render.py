@@ -204,7 +204,9 @@ def _other(r: dict[str, Any]) -> str:
 
 def ood_table(records: list[dict[str, Any]]) -> str:
     """AMA Table 1 setting: rows (model, config), columns out-of-distribution set; a cell is
-    the mean test AUROC over seeds (± the std over seeds when there are several)."""
+    the mean test AUROC over seeds (± the std over seeds when there are several).  Under
+    each row, its A-score row: the same fit's score made two-sided by the Gaussian of
+    its held-out normal scores (``auroc_typical``)."""
     groups = _groups(records, drop=("other",))
     cols = sorted({_other(r) for r in records})
     if not groups:
@@ -212,13 +214,16 @@ def ood_table(records: list[dict[str, Any]]) -> str:
     head = ["method", "selection", *[f"vs {c}" for c in cols], "seeds", "n test"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for rs in groups:
-        cells = []
-        for c in cols:
-            v = [float(r["auroc"]) for r in rs if _other(r) == c]
-            cells.append("" if not v else _fmt(v[0]) if len(v) == 1 else f"{np.mean(v):.3f}±{np.std(v, ddof=1):.3f}")
         n_test = sorted({int(r["n_test"]) for r in rs if r.get("n_test") is not None})
-        lines.append("| " + " | ".join([_label(rs[0], ("other",)), _selection_cell(rs[0]), *cells,
-                                        str(len({r["seed"] for r in rs})), "/".join(map(str, n_test))]) + " |")
+        tail = [str(len({r["seed"] for r in rs})), "/".join(map(str, n_test))]
+        for key, suffix in (("auroc", ""), ("auroc_typical", " A-score")):
+            cells = []
+            for c in cols:
+                v = [float(r[key]) for r in rs if _other(r) == c and r.get(key) is not None]
+                cells.append("" if not v else _fmt(v[0]) if len(v) == 1 else f"{np.mean(v):.3f}±{np.std(v, ddof=1):.3f}")
+            if key == "auroc" or any(cells):
+                lines.append("| " + " | ".join([_label(rs[0], ("other",)) + suffix, _selection_cell(rs[0]), *cells,
+                                                *tail]) + " |")
     return "\n".join(lines)
 
 

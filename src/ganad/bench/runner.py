@@ -45,7 +45,26 @@ from .selection import (
     regime,
     select_on_validation,
 )
+from .reuse import FitReuse, score_blocks
 from .store import ResultStore, store_path
+
+
+def typical_auroc(det: Any, split: Any, test_scores: np.ndarray, reuse: FitReuse | None) -> dict[str, Any]:
+    """The A-score's test AUROC for a fitted detector: its score made two-sided by the
+    Gaussian of its scores on ``split.val`` (normal-only here: the caller removed any
+    validation anomaly).  Empty when the validation split has fewer than 2 images."""
+    from ..models.typical import a_score, gaussian
+
+    if len(split.val) < 2 or split.val.n_anomalous:
+        return {}
+    val = split.val.x
+    if reuse is None:
+        val_scores = det.decision_function(val)
+    else:
+        val_scores, _ = reuse.scores("score", val, det.decision_function)
+    mu, sigma = gaussian(val_scores)
+    return {"auroc_typical": metrics.roc_auc(split.test.y, a_score(test_scores, mu, sigma)),
+            "typical_gaussian": {"mu": mu, "sigma": sigma, "n": int(len(val))}}
 
 
 def git_commit() -> str:
@@ -129,10 +148,17 @@ class Cell:
         return f"{self.model} {self.dataset} {self.protocol}{extra}{klass} seed {self.seed} [{self.regime}]"
 
 
-def run_cell(cell: Cell, *, progress: bool = False) -> dict[str, Any]:
+def run_cell(cell: Cell, *, progress: bool = False, reuse: FitReuse | None = None) -> dict[str, Any]:
     """Fit and score one cell; return its record (not yet stored).
 
     ``progress``: show the detector's scoring bar (images/s) on the test split.
+    ``reuse`` (ood): a detector fitted for an earlier cell with the same training set
+    is scored again instead of refitted, and test images it scored before (the
+    in-distribution normals) are not scored again (:mod:`ganad.bench.reuse`); the
+    record says so (``fit_reused``, ``n_scored``).  An ood record also carries
+    ``auroc_typical``: the AUROC of the same fit's A-score, the Gaussian typicality
+    (:func:`ganad.models.typical.a_score`) of its score, fitted on the validation
+    split's held-out training normals.
     """
     import torch
 
@@ -157,22 +183,30 @@ def run_cell(cell: Cell, *, progress: bool = False) -> dict[str, Any]:
     else:
         split = normal_only_validation(split)  # nothing below can read a validation anomaly
     reset_peak_rss()
+    reuse_key = None if reuse is None else FitReuse.key(cell.key_record(), split.train.x)
+    kept = None if reuse_key is None else reuse.get(reuse_key)
     t0 = time.perf_counter()
-    if labelled:
-        det, chosen, trials = select_on_validation(cell.model, params, grid, split)
+    if kept is not None:
+        det, chosen, trials, fit_seconds = kept
     else:
-        det, chosen, trials = fit_declared(cell.model, params, grid, split), {}, []
-    fit_seconds = time.perf_counter() - t0
+        if labelled:
+            det, chosen, trials = select_on_validation(cell.model, params, grid, split)
+        else:
+            det, chosen, trials = fit_declared(cell.model, params, grid, split), {}, []
+        fit_seconds = time.perf_counter() - t0
+        if reuse is not None:
+            reuse.put(reuse_key, (det, chosen, trials, fit_seconds))
+    block_reuse = reuse if cell.protocol == "ood" else None
     verbose = getattr(det, "verbose", None)
     if progress and verbose is not None:
         det.verbose = True  # scoring only (the record does not hold it): a search over 10,000 images takes hours
     t1 = time.perf_counter()
-    scores = det.decision_function(split.test.x)
+    scores, n_scored = score_blocks(split.test.x, split.test.y, "score", det.decision_function, block_reuse)
     score_seconds = time.perf_counter() - t1
     result = metrics.evaluate(split.test.y, scores, threshold=det.threshold_)
     part_auroc = None
     if configs.record_parts(cell.model):  # the score's terms and the paper's alternative scores
-        parts = det.score_parts(split.test.x)
+        parts, _ = score_blocks(split.test.x, split.test.y, "parts", det.score_parts, block_reuse)
         part_auroc = {
             k: metrics.roc_auc(split.test.y, v) for k, v in parts.items() if k != "score" and np.isfinite(v).all()
         }
@@ -190,7 +224,8 @@ def run_cell(cell: Cell, *, progress: bool = False) -> dict[str, Any]:
                             "n_anomalous": int(split.test.y[layout].sum())},
         }
     if cell.protocol == "ood":
-        extra = {"other": cell.protocol_options.get("other"), "anomaly_source": split.info.get("anomaly_source")}
+        extra = {"other": cell.protocol_options.get("other"), "anomaly_source": split.info.get("anomaly_source"),
+                 **typical_auroc(det, split, scores, block_reuse)}
     config = cell.config()
     return {
         **cell.key_record(),
@@ -202,8 +237,8 @@ def run_cell(cell: Cell, *, progress: bool = False) -> dict[str, Any]:
         "precision": result["precision"], "recall": result["recall"], "specificity": result["specificity"],
         "part_auroc": part_auroc,
         "threshold": det.threshold_, "selected": chosen, "selection_trials": trials,
-        "fit_seconds": fit_seconds, "score_seconds": score_seconds,
-        "score_images_per_second": len(split.test) / max(score_seconds, 1e-9),
+        "fit_seconds": fit_seconds, "fit_reused": kept is not None, "score_seconds": score_seconds,
+        "n_scored": n_scored, "score_images_per_second": n_scored / max(score_seconds, 1e-9),
         "train_images_per_second": getattr(history, "images_per_second", None),
         "peak_rss_mb": peak_rss_mb(),
         "n_train": len(split.train), "n_val": len(split.val), "n_test": len(split.test),
@@ -255,6 +290,7 @@ def run_bench(
             continue
         todo.append((cell, store))
     log(f"{len(cells) - len(todo)} of {len(cells)} cells already stored; running {len(todo)}")
+    reuse = FitReuse()  # ood cells that differ only in their anomaly source share one fit
     # one bar over the cells (cell/s), its postfix the last cell's test-scoring rate (img/s);
     # each cell's scoring shows its own img/s bar under it while it runs
     with progress_bar(len(todo), "bench", progress and bool(todo), unit="cell", leave=True) as bar:
@@ -263,7 +299,7 @@ def run_bench(
                 log(f"{cell.describe()}: stored meanwhile, skipped")
                 bar.update(1)
                 continue
-            rec = run_cell(cell, progress=True) if progress else run_cell(cell)
+            rec = run_cell(cell, progress=progress, reuse=reuse if cell.protocol == "ood" else None)
             store.append(rec)
             new.append(rec)
             berg = f" (Berg layout {rec['auroc_berg_layout']:.4f})" if "auroc_berg_layout" in rec else ""

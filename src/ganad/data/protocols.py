@@ -345,8 +345,10 @@ def ood(
       validation set: no anomaly is a transformed copy of a test normal or of
       a training or validation image (e.g. flipped Fashion-MNIST).
 
-    The training set does not depend on the anomaly source (the hold-out is
-    drawn first, the anomalies from streams of their own).
+    Neither the training nor the validation set depends on the anomaly source:
+    the hold-out is drawn first, and the images a transformed source would use
+    (one per anomaly) leave the validation set whatever the source, unless the
+    hold-out is too small to spare them and the source needs none.
     """
     rng = _rng(random_state)
     x_train = _as_nchw(x_train)
@@ -360,16 +362,23 @@ def ood(
         keep = np.sort(_stream(random_state, 0x7E57).choice(len(x_test), size=int(n_test_normals), replace=False))
         x_test, y_test = x_test[keep], y_test[keep]
     pick_rng = _stream(random_state, 0x0D)
+    # The pool that transformed anomalies are made of leaves the validation set for
+    # every source, so that training and validation images do not depend on the
+    # source: one fit serves every out-of-distribution set of a benchmark run.
+    n_pool = 0 if anomaly_ratio is None else int(round(len(x_test) * anomaly_ratio))
+    if n_pool >= len(val_idx) and holdout_transform is None:
+        n_pool = 0  # too small a hold-out to spare: only a transformed source needs the pool
+    pool_idx = np.sort(_stream(random_state, 0x9001).choice(val_idx, size=min(n_pool, len(val_idx)), replace=False))
+    val_idx = np.setdiff1d(val_idx, pool_idx)
     if holdout_transform is not None:
         if anomaly_ratio is None:
             raise ValueError("holdout_transform needs an anomaly_ratio")
-        n_other = int(round(len(x_test) * anomaly_ratio))
-        if n_other > len(val_idx):
-            raise ValueError(f"anomaly_ratio={anomaly_ratio} needs {n_other} anomalies; the validation hold-out "
-                             f"has {len(val_idx)} images (raise val_fraction or take fewer test normals)")
-        val_idx = pick_rng.permutation(val_idx)
-        src, val_idx = np.sort(val_idx[:n_other]), val_idx[n_other:]
-        other = _match(holdout_transform(x_train[src]), x_test)
+        n_other = n_pool
+        if len(val_idx) < 1:
+            raise ValueError(f"anomaly_ratio={anomaly_ratio} needs {n_other} anomalies and a validation image; "
+                             f"the validation hold-out has {len(pool_idx) + len(val_idx)} images (raise "
+                             "val_fraction or take fewer test normals)")
+        other = _match(holdout_transform(x_train[pool_idx]), x_test)
         source = "holdout"
     elif callable(x_other):
         if anomaly_ratio is None:
