@@ -303,6 +303,7 @@ def run_bench(
             store.append(rec)
             new.append(rec)
             berg = f" (Berg layout {rec['auroc_berg_layout']:.4f})" if "auroc_berg_layout" in rec else ""
+            berg += f" (A-score {rec['auroc_typical']:.4f})" if rec.get("auroc_typical") is not None else ""
             log(
                 f"{cell.describe()}: "
                 f"AUROC {rec['auroc']:.4f}{berg} AUPRC {rec['auprc']:.4f} fit {rec['fit_seconds']:.1f}s "
