@@ -10,9 +10,10 @@
 #   sh benchmarks/ood_table.sh adgan   # 5,000 test images (its search costs ~0.07 s per image)
 set -e
 GANAD=${GANAD:-.venv/bin/ganad}
+RESULTS=${RESULTS:-benchmarks/results}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 SETS="digits uniform-noise gaussian-noise fashion-mnist-vflip fashion-mnist-invert"
-ood() { $GANAD bench --data fashion-mnist --protocol ood --train-subset 6000 --other $SETS --selection none --quiet "$@"; }
+ood() { $GANAD bench --data fashion-mnist --protocol ood --train-subset 6000 --other $SETS --selection none --quiet --results "$RESULTS" "$@"; }
 case "${1:-main}" in
 main)
   ood --test-subset 10000 --models iforest kde ocsvm gmm typical dcae vae deepsvdd ganomaly skipganomaly gaae \
