@@ -22,7 +22,9 @@ ama)
   ood --test-subset 10000 --models ama
   for ablation in mirrored=false interpolation=false atypical=none atypical=sipple; do
     ood --test-subset 10000 --models ama --param "ama.$ablation"
-  done ;;
+  done
+  # Table 3's other column: Sipple's negatives without simplex interpolation
+  ood --test-subset 10000 --models ama --param ama.atypical=sipple --param ama.interpolation=false ;;
 adgan)
   ood --test-subset 5000 --models adgan ;;
 *) echo "usage: $0 main|ama|adgan" >&2; exit 2 ;;
