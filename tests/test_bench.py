@@ -300,6 +300,7 @@ def test_test_informed_rules_read_the_stored_config():
     assert record_test_informed(rec("gaae", {"epochs": 10})) and not record_test_informed(rec("gaae", {"epochs": 3}))
     assert record_test_informed(rec("alad", {"patience": 4, "epochs": 4}))
     assert not record_test_informed(rec("alad", {"epochs": 4}))
+    assert not record_test_informed(rec("alad", {"patience": None, "validation_fraction": 0, "epochs": 4}))
     assert record_test_informed(rec("adgan", {"width": 32})) and not record_test_informed(rec("adgan", {"width": 16}))
     assert not record_test_informed(rec("kde", {"epochs": 10, "width": 32, "patience": 1}))
 

@@ -139,7 +139,7 @@ TEST_INFORMED: frozenset[Rule] = frozenset({
     Rule("gaae", "epochs = 10 (set after reading the test AUROCs of 3 epochs)",
          lambda c: _params(c).get("epochs") == 10),
     Rule("alad", "epoch chosen on held-out normals (validation_fraction / patience), added after reading test AUROCs",
-         lambda c: "patience" in _params(c)),
+         lambda c: _params(c).get("patience") is not None),
     Rule("adgan", "width 32 (run after reading the width-16 test AUROCs)",
          lambda c: _params(c).get("width") == 32),
 })
