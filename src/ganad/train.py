@@ -2,7 +2,9 @@
 
 A method supplies ``step(batch, global_step) -> {name: loss}``, one
 optimisation step on one batch (GANs: the D and G updates, see
-:func:`alternating`), and :func:`fit_loop` does the rest:
+:func:`alternating`), and :func:`fit_loop` does the rest (``global_step`` is a
+:class:`StepIndex`: an ``int`` that also carries the epoch and the step's
+index in it, so a schedule by epoch never mirrors the loop's batching):
 
 * shuffles with the caller's ``torch.Generator`` each epoch and draws batches
   by indexing the (uint8) numpy array, so images become float tensors one
@@ -66,6 +68,25 @@ StepFn = Callable[[torch.Tensor, int], Mapping[str, "torch.Tensor | float"]]
 CHECKPOINT_FORMAT = "ganad-train-checkpoint"
 CHECKPOINT_VERSION = 2  # 2: run fingerprint ("run_key") and target "epochs" stored
 _log = logging.getLogger(__name__)
+
+
+class StepIndex(int):
+    """The global step ``fit_loop`` passes to ``step``: the ``int`` 0, 1, ... over the
+    whole run, with ``epoch`` (0-based) and ``index`` (the step's place in its epoch).
+
+    An ``int`` subclass, so that steps written for a plain global step keep working.
+    """
+
+    epoch: int
+    index: int
+
+    def __new__(cls, step: int, epoch: int, index: int) -> StepIndex:
+        t = super().__new__(cls, step)
+        t.epoch, t.index = epoch, index
+        return t
+
+    def __reduce__(self) -> tuple[Any, tuple[int, int, int]]:  # copy / pickle keep the epoch
+        return StepIndex, (int(self), self.epoch, self.index)
 
 
 @dataclass
@@ -350,7 +371,7 @@ def _train_epoch(run: _Run, epoch: int) -> None:
             shard = distributed.batch_shard(len(idx)) if parallel else None
             local = idx if shard is None else idx[shard.start : shard.stop]
             with run.step_context(), distributed.step_shard(shard):
-                losses = _floats(run.step(run.to_input(run.data[local]), epoch * steps + i))
+                losses = _floats(run.step(run.to_input(run.data[local]), StepIndex(epoch * steps + i, epoch, i)))
             if parallel:
                 losses = distributed.mean_losses(losses, shard)
                 distributed.sync_buffers(run.modules.values())
@@ -524,4 +545,4 @@ def _epochs(run: _Run, start: int, val_loss: Callable[[], float] | None, patienc
             break
 
 
-__all__ = ["History", "alternating", "fit_loop", "load_checkpoint"]
+__all__ = ["History", "StepIndex", "alternating", "fit_loop", "load_checkpoint"]

@@ -157,6 +157,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -167,8 +168,8 @@ from ..distributed import batch_rand, batch_randn
 from ..nets.sngan import SNGANDiscriminator, SNGANGenerator
 from ..params import BOOL, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, SHARED, Interval, ListOf, Options
 from ..registry import register
-from ..train import alternating, fit_loop
-from .torch_base import TorchDetector
+from ..train import StepFn, StepIndex, alternating
+from .torch_base import Phase, TorchDetector
 
 ATYPICAL = ("annulus", "scale", "sipple", "none")
 DIRECTIONS = ("inward", "outward")
@@ -301,6 +302,20 @@ def simplex_codes(
 ) -> torch.Tensor:
     """z_mix = a1 e + a2 e[p1] + (1 - a1 - a2) e[p2] (k = 3; a1, a2 (m, 1) in [0, 0.5])."""
     return a1 * e + a2 * e[p1] + (1.0 - a1 - a2) * e[p2]
+
+
+@dataclass
+class _Fit:
+    """What the training steps of one ``fit`` share: the optimisers and this fit's switches."""
+
+    opt_d: torch.optim.Optimizer
+    opt_g: torch.optim.Optimizer
+    opt_e: torch.optim.Optimizer
+    d_params: list[nn.Parameter]
+    ae_params: list[nn.Parameter]
+    labelled: bool  # known anomalies (y = 1) in the training data: they are the negatives
+    interp: bool
+    negatives: bool  # synthetic negatives (atypical selection)
 
 
 @contextmanager
@@ -488,150 +503,163 @@ class AMA(TorchDetector):
         p2 = batch_rand(n, device=dev)[normal].argsort()
         return simplex_codes(codes, a1, a2, p1, p2), p1, p2
 
-    def _steps_per_epoch(self, n: int) -> int:
-        return max(1, n // min(self.batch_size, n))
-
     def _train(self, x: np.ndarray) -> None:
-        e, g, d = self.nets_["e"], self.nets_["g"], self.nets_["d"]
-        c = self.input_shape_[0]
         labels = getattr(self, "_fit_labels", None)
         labelled = labels is not None and bool(np.any(labels == 1))
-        mirrored = bool(self.mirrored)
-        interp = bool(self.interpolation) and self.lambda_inter > 0
-        negatives = self.atypical != "none" and not labelled
-
-        # early-stopping hold-out on sample indices: known anomalies always stay in training
-        idx_fit, idx_val = self._holdout(np.arange(len(x)))
-        if labelled and idx_val is not None:
-            idx_fit = np.union1d(idx_fit, idx_val[labels[idx_val] == 1])
-            idx_val = idx_val[labels[idx_val] == 0]
-        spe = self._steps_per_epoch(len(idx_fit))
-
-        def to_input(idx: np.ndarray) -> torch.Tensor:
-            xb = self._to_input(x[idx])
-            if not labelled:
-                return xb
-            # the labels ride along as one constant extra plane (split off in the step)
-            lab = torch.as_tensor(labels[idx], dtype=xb.dtype, device=xb.device)
-            return torch.cat([xb, lab.view(-1, 1, 1, 1).expand(-1, 1, *xb.shape[2:])], dim=1)
-
-        opt_d = torch.optim.Adam(d.parameters(), lr=self.lr, betas=(self.beta1, self.beta2))
-        opt_g = torch.optim.Adam(g.parameters(), lr=self.lr, betas=(self.beta1, self.beta2))
-        opt_e = torch.optim.Adam(e.parameters(), lr=self.lr, betas=(self.enc_beta1, self.beta2))
-        d_params, ae_params = list(d.parameters()), [*g.parameters(), *e.parameters()]
-
-        def prepare(xb: torch.Tensor, gs: int) -> dict[str, Any]:
-            epoch = gs // spe
-            self._set_lr((opt_d, opt_g, opt_e), epoch)
-            if labelled:
-                x_b, neg = xb[:, :c].contiguous(), xb[:, c, 0, 0] > 0.5
-            else:
-                x_b, neg = xb, None
-                if negatives and epoch >= self.atypical_start:
-                    x_b = x_b.clone()
-                    neg = self._negatives(x_b)
-            if neg is None:
-                neg = torch.zeros(len(x_b), dtype=torch.bool, device=x_b.device)
-            w = torch.where(neg, -float(self.lambda_neg), 1.0).to(x_b.dtype)
-            return {"x": x_b, "w": w, "normal": ~neg, "x_rec": None}
-
-        def d_update(b: dict[str, Any]) -> dict[str, torch.Tensor]:
-            xb, w, normal = b["x"], b["w"], b["normal"]
-            if b["x_rec"] is None:  # one E/G forward for all critic steps on this batch
-                with torch.no_grad():
-                    codes = e(xb)
-                    b["codes"], b["x_rec"] = codes, g(codes)
-            mix = None
-            if interp and bool(normal.any()):
-                xn = xb[normal]
-                with torch.no_grad():
-                    z_mix, p1, p2 = self._mix(b["codes"][normal], normal)
-                    mix = ((xn, xn[p1], xn[p2]), g(z_mix), normal)
-            loss, term = critic_loss(d, xb, b["x_rec"], w, mirrored, mix)
-            gp = pair_gradient_penalty(d, xb, b["x_rec"], self.gp_weight, mirrored, self.gp_norm)
-            out = {"d_wasserstein": -loss.detach(), "d_gp": gp.detach()}
-            total = loss + gp
-            if term is not None:
-                total = total + self.lambda_inter * term
-                out["d_interp"] = term.detach()
-            opt_d.zero_grad(set_to_none=True)
-            total.backward(inputs=d_params)
-            opt_d.step()
-            out["d"] = total.detach()
-            return out
-
-        def ae_update(b: dict[str, Any]) -> dict[str, torch.Tensor]:
-            xb, w, normal = b["x"], b["w"], b["normal"]
-            codes = e(xb)
-            has_normal = bool(normal.any())
-            mix = None
-            if interp and not self.interp_detach and has_normal:
-                xn = xb[normal]
-                z_mix, p1, p2 = self._mix(codes[normal], normal)
-                mix = ((xn, xn[p1], xn[p2]), g(z_mix))
-            adv, term = autoencoder_adv_loss(d, xb, g(codes), w, mirrored, mix)
-            reg = codes[normal].float().norm(dim=1).mean() if has_normal else adv.new_zeros(())
-            total = adv + self.lambda_reg * reg
-            out = {"ae_adv": adv.detach(), "ae_reg": reg.detach()}
-            if term is not None:
-                total = total + self.lambda_inter * term
-                out["ae_interp"] = term.detach()
-            opt_g.zero_grad(set_to_none=True)
-            opt_e.zero_grad(set_to_none=True)
-            total.backward(inputs=ae_params)
-            opt_g.step()
-            opt_e.step()
-            out["ae"] = total.detach()
-            out["negatives"] = (~normal).float().mean()
-            return out
-
-        n_critic = int(self.n_critic)
-        if self.critic_batches == "same":
-
-            def step(xb: torch.Tensor, gs: int) -> dict[str, torch.Tensor]:
-                b = prepare(xb, gs)
-                runs = [d_update(b) for _ in range(n_critic)]
-                out = {k: torch.stack([r[k] for r in runs if k in r]).mean() for k in runs[0]}
-                out.update(ae_update(b))
-                return out
-
-        else:
-            current: dict[str, Any] = {}
-
-            def d_step(xb: torch.Tensor, gs: int) -> dict[str, torch.Tensor]:
-                current["b"] = prepare(xb, gs)
-                return d_update(current["b"])
-
-            def ae_step(xb: torch.Tensor, gs: int) -> dict[str, torch.Tensor]:
-                return ae_update(current["b"])  # the batch of the critic step just run
-
-            step = alternating(d_step, ae_step, n_critic)
-
-        for m in (e, g, d):
-            m.train()
-        ckpt = self._checkpoint_path("")
-        key = None
-        if ckpt is not None:
-            key = self._run_key(x, "")
-            if labels is not None:
-                from ..run_identity import data_fingerprint
-
-                key["data"]["labels"] = data_fingerprint(np.asarray(labels))["hash"]
-        x_val = None if idx_val is None else x[idx_val]
-        self.history_ = fit_loop(
-            step, idx_fit, to_input, epochs=self.epochs, batch_size=self.batch_size, generator=self._generator,
-            state={"nets": self.nets_, "opt_d": opt_d, "opt_g": opt_g, "opt_e": opt_e}, checkpoint=ckpt,
-            val_loss=None if x_val is None else (lambda: self._val_loss(x_val)), patience=self.patience,
-            verbose=self.verbose, desc=self.name, run_key=key, step_context=self._train_precision,
-            sync_batchnorm=bool(self.sync_batchnorm),
-        )
+        idx_fit, idx_val = self._split(len(x), labels if labelled else None)
+        f = self._fit_state(labelled)
+        opts = {"opt_d": f.opt_d, "opt_g": f.opt_g, "opt_e": f.opt_e}
+        phase = Phase("", self.epochs, lambda: self._make_step(f), opts)
+        # the loop batches sample indices: the labels of a semi-supervised fit come along
+        self._run_phases([phase], x, data=idx_fit, to_input=self._label_input(x, labels if labelled else None),
+                         x_val=None if idx_val is None else x[idx_val])
 
         # A-score: a Gaussian on the R-scores of the training normals the weights were fitted on
         fit_normals = idx_fit if labels is None else idx_fit[labels[idx_fit] == 0]
         r = self._fill(x[fit_normals], lambda b: {"r": self._parts(b)["r_score"]})["r"].astype(np.float64)
         self.r_mu_, self.r_sigma_ = float(r.mean()), float(r.std())
 
-    def _val_loss(self, x_val: np.ndarray) -> float:
+    def _split(self, n: int, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """(fitted, held-out) sample indices: the early-stopping hold-out, from which known
+        anomalies (``labels == 1``) go back to training (they are never held out)."""
+        idx_fit, idx_val = self._holdout(np.arange(n))
+        if labels is not None and idx_val is not None:
+            idx_fit = np.union1d(idx_fit, idx_val[labels[idx_val] == 1])
+            idx_val = idx_val[labels[idx_val] == 0]
+        return idx_fit, idx_val
+
+    def _label_input(self, x: np.ndarray, labels: np.ndarray | None) -> Callable[[np.ndarray], torch.Tensor]:
+        """Sample indices -> the model input of ``x[idx]``, with the labels (when given) as one
+        constant extra plane that :meth:`_prepare` splits off."""
+
+        def to_input(idx: np.ndarray) -> torch.Tensor:
+            xb = self._to_input(x[idx])
+            if labels is None:
+                return xb
+            lab = torch.as_tensor(labels[idx], dtype=xb.dtype, device=xb.device)
+            return torch.cat([xb, lab.view(-1, 1, 1, 1).expand(-1, 1, *xb.shape[2:])], dim=1)
+
+        return to_input
+
+    def _run_key(self, x: np.ndarray, suffix: str) -> dict[str, Any]:
+        """The run fingerprint, with the labels of a ``fit(X, y)`` (they change the training)."""
+        key = super()._run_key(x, suffix)
+        labels = getattr(self, "_fit_labels", None)
+        if labels is not None:
+            from ..run_identity import data_fingerprint
+
+            key["data"]["labels"] = data_fingerprint(np.asarray(labels))["hash"]
+        return key
+
+    def _fit_state(self, labelled: bool) -> _Fit:
+        e, g, d = self.nets_["e"], self.nets_["g"], self.nets_["d"]
+        return _Fit(
+            opt_d=torch.optim.Adam(d.parameters(), lr=self.lr, betas=(self.beta1, self.beta2)),
+            opt_g=torch.optim.Adam(g.parameters(), lr=self.lr, betas=(self.beta1, self.beta2)),
+            opt_e=torch.optim.Adam(e.parameters(), lr=self.lr, betas=(self.enc_beta1, self.beta2)),
+            d_params=list(d.parameters()), ae_params=[*g.parameters(), *e.parameters()], labelled=labelled,
+            interp=bool(self.interpolation) and self.lambda_inter > 0,
+            negatives=self.atypical != "none" and not labelled,
+        )
+
+    def _make_step(self, f: _Fit) -> StepFn:
+        """The training step: ``n_critic`` critic updates and one autoencoder update on one
+        batch ("same"), or each critic update on its own batch ("new", :func:`ganad.train.alternating`)."""
+        for m in self.nets_.values():
+            m.train()
+        n_critic = int(self.n_critic)
+        if self.critic_batches == "same":
+
+            def step(xb: torch.Tensor, t: StepIndex) -> dict[str, torch.Tensor]:
+                b = self._prepare(f, xb, t)
+                runs = [self._d_update(f, b) for _ in range(n_critic)]
+                out = {k: torch.stack([r[k] for r in runs if k in r]).mean() for k in runs[0]}
+                out.update(self._ae_update(f, b))
+                return out
+
+            return step
+        current: dict[str, Any] = {}
+
+        def d_step(xb: torch.Tensor, t: StepIndex) -> dict[str, torch.Tensor]:
+            current["b"] = self._prepare(f, xb, t)
+            return self._d_update(f, current["b"])
+
+        def ae_step(xb: torch.Tensor, t: StepIndex) -> dict[str, torch.Tensor]:
+            return self._ae_update(f, current["b"])  # the batch of the critic step just run
+
+        return alternating(d_step, ae_step, n_critic)
+
+    def _prepare(self, f: _Fit, xb: torch.Tensor, t: StepIndex) -> dict[str, Any]:
+        """A step's batch: the lr of its epoch, the negatives (known or synthetic) and their weights w."""
+        self._set_lr((f.opt_d, f.opt_g, f.opt_e), t.epoch)
+        c = self.input_shape_[0]
+        if f.labelled:
+            x_b, neg = xb[:, :c].contiguous(), xb[:, c, 0, 0] > 0.5
+        else:
+            x_b, neg = xb, None
+            if f.negatives and t.epoch >= self.atypical_start:
+                x_b = x_b.clone()
+                neg = self._negatives(x_b)
+        if neg is None:
+            neg = torch.zeros(len(x_b), dtype=torch.bool, device=x_b.device)
+        w = torch.where(neg, -float(self.lambda_neg), 1.0).to(x_b.dtype)
+        return {"x": x_b, "w": w, "normal": ~neg, "x_rec": None}
+
+    def _d_update(self, f: _Fit, b: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """One critic update: the mirrored loss (eq. 1), the gradient penalty and the interpolation term."""
+        e, g, d = self.nets_["e"], self.nets_["g"], self.nets_["d"]
+        xb, w, normal, mirrored = b["x"], b["w"], b["normal"], bool(self.mirrored)
+        if b["x_rec"] is None:  # one E/G forward for all critic steps on this batch
+            with torch.no_grad():
+                codes = e(xb)
+                b["codes"], b["x_rec"] = codes, g(codes)
+        mix = None
+        if f.interp and bool(normal.any()):
+            xn = xb[normal]
+            with torch.no_grad():
+                z_mix, p1, p2 = self._mix(b["codes"][normal], normal)
+                mix = ((xn, xn[p1], xn[p2]), g(z_mix), normal)
+        loss, term = critic_loss(d, xb, b["x_rec"], w, mirrored, mix)
+        gp = pair_gradient_penalty(d, xb, b["x_rec"], self.gp_weight, mirrored, self.gp_norm)
+        out = {"d_wasserstein": -loss.detach(), "d_gp": gp.detach()}
+        total = loss + gp
+        if term is not None:
+            total = total + self.lambda_inter * term
+            out["d_interp"] = term.detach()
+        f.opt_d.zero_grad(set_to_none=True)
+        total.backward(inputs=f.d_params)
+        f.opt_d.step()
+        out["d"] = total.detach()
+        return out
+
+    def _ae_update(self, f: _Fit, b: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """One autoencoder update (E and G): eqs. 2-3 and the interpolation term."""
+        e, g, d = self.nets_["e"], self.nets_["g"], self.nets_["d"]
+        xb, w, normal = b["x"], b["w"], b["normal"]
+        codes = e(xb)
+        has_normal = bool(normal.any())
+        mix = None
+        if f.interp and not self.interp_detach and has_normal:
+            xn = xb[normal]
+            z_mix, p1, p2 = self._mix(codes[normal], normal)
+            mix = ((xn, xn[p1], xn[p2]), g(z_mix))
+        adv, term = autoencoder_adv_loss(d, xb, g(codes), w, bool(self.mirrored), mix)
+        reg = codes[normal].float().norm(dim=1).mean() if has_normal else adv.new_zeros(())
+        total = adv + self.lambda_reg * reg
+        out = {"ae_adv": adv.detach(), "ae_reg": reg.detach()}
+        if term is not None:
+            total = total + self.lambda_inter * term
+            out["ae_interp"] = term.detach()
+        f.opt_g.zero_grad(set_to_none=True)
+        f.opt_e.zero_grad(set_to_none=True)
+        total.backward(inputs=f.ae_params)
+        f.opt_g.step()
+        f.opt_e.step()
+        out["ae"] = total.detach()
+        out["negatives"] = (~normal).float().mean()
+        return out
+
+    def _val_loss(self, x_val: np.ndarray, phase: Phase | None = None) -> float:
         """Mean |x - G(E(x))| of held-out normal images (the critic changes every epoch, so R does not compare)."""
         total = 0.0
         for batch in self._iter_batches(x_val):

@@ -88,7 +88,8 @@ from ..distributed import gather_batch
 from ..nets.lenet import LENET_PRESETS, lenet_pair
 from ..params import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Interval, Options, ListOf
 from ..registry import register
-from .torch_base import TorchDetector, module_dict
+from ..train import StepFn, StepIndex
+from .torch_base import Phase, TorchDetector, module_dict
 
 OBJECTIVES = ("one-class", "soft-boundary")
 NETS = ("auto", "mnist", "cifar")
@@ -231,11 +232,6 @@ class DeepSVDD(TorchDetector):
         return (t - lo) / max(hi - lo, 1e-12)
 
     # -------------------------------------------------------------- fit
-    def _steps_per_epoch(self, x: np.ndarray) -> int:
-        """Mirrors the hold-out of ``_run_loop`` and the batching of ``fit_loop``."""
-        n = len(self._holdout(x)[0])
-        return max(1, n // min(self.batch_size, n))
-
     @staticmethod
     def _set_lr(opt: torch.optim.Optimizer, base: float, epoch: int, milestones: Sequence[int]) -> None:
         lr = base * 0.1 ** sum(epoch >= m for m in milestones)
@@ -245,43 +241,85 @@ class DeepSVDD(TorchDetector):
     # autoencoder pretraining ("<checkpoint>.pretrain"), then SVDD (the checkpoint path itself)
     checkpoint_phases = (("pretrain", "pretrain_epochs"), ("", "epochs"))
 
-    def _phase_loop(self, step: Any, x: np.ndarray, state: dict[str, Any], epochs: int, suffix: str) -> Any:
-        """``_run_loop`` with this phase's epochs and its own checkpoint file."""
-        return self._run_loop(step, x, state, epochs=epochs, suffix=suffix or None)
-
     def _train(self, x: np.ndarray) -> None:
-        phi, sphere, dec = self.nets_["phi"], self.nets_["sphere"], self._decoder.to(self.device_)
-        spe = self._steps_per_epoch(x)
+        self._fit_minmax(x)
+        phases = [self._pretrain_phase()] if self.pretrain_epochs > 0 else []
+        phases.append(self._svdd_phase(x))
+        histories = self._run_phases(phases, x)
+        self.pretrain_history_ = histories[0] if self.pretrain_epochs > 0 else None
 
-        # 1. min-max constants of the GCN'd training images
+    def _fit_minmax(self, x: np.ndarray) -> None:
+        """1. The min-max constants: the smallest and largest GCN'd pixel of the training images."""
+        sphere = self.nets_["sphere"]
         lo, hi = np.inf, -np.inf
         for batch in self._iter_batches(x, 1024):
             lo, hi = min(lo, float(batch.min())), max(hi, float(batch.max()))
         sphere.data_min.fill_(lo)
         sphere.data_max.fill_(hi)
 
-        # 2. autoencoder pretraining
-        self.pretrain_history_ = None
-        if self.pretrain_epochs > 0:
-            wd = self.pretrain_weight_decay
-            if wd is None:
-                wd = 5e-4 if self.preset_ == "mnist" else 5e-7
-            opt_ae = torch.optim.Adam([*phi.parameters(), *dec.parameters()], lr=self.pretrain_lr, weight_decay=wd)
-            phi.train(), dec.train()
+    def _pretrain_phase(self) -> Phase:
+        """2. Autoencoder pretraining of phi and the decoder; validated on the autoencoder loss."""
+        phi, dec = self.nets_["phi"], self._decoder.to(self.device_)
+        wd = self.pretrain_weight_decay
+        if wd is None:
+            wd = 5e-4 if self.preset_ == "mnist" else 5e-7
+        opt_ae = torch.optim.Adam([*phi.parameters(), *dec.parameters()], lr=self.pretrain_lr, weight_decay=wd)
 
-            def ae_step(xb: torch.Tensor, gs: int) -> dict[str, torch.Tensor]:
-                self._set_lr(opt_ae, self.pretrain_lr, gs // spe, self.pretrain_lr_milestones)
-                loss = (dec(phi(xb)) - xb).pow(2).flatten(1).sum(1).mean()
-                opt_ae.zero_grad(set_to_none=True)
-                loss.backward()
-                opt_ae.step()
-                return {"ae": loss}
+        def ae_step(xb: torch.Tensor, t: StepIndex) -> dict[str, torch.Tensor]:
+            self._set_lr(opt_ae, self.pretrain_lr, t.epoch, self.pretrain_lr_milestones)
+            loss = (dec(phi(xb)) - xb).pow(2).flatten(1).sum(1).mean()
+            opt_ae.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_ae.step()
+            return {"ae": loss}
 
-            self._phase = "pretrain"
-            self.pretrain_history_ = self._phase_loop(
-                ae_step, x, {"decoder": dec, "opt_ae": opt_ae}, self.pretrain_epochs, "pretrain")
+        def make_step() -> StepFn:
+            phi.train()
+            dec.train()
+            return ae_step
 
-        # 3. centre c from one eval-mode pass over the training data
+        def val_loss(x_val: np.ndarray, _: Phase) -> float:
+            total = 0.0
+            for batch in self._iter_batches(x_val):
+                total += float((dec(phi(batch)) - batch).pow(2).flatten(1).sum(1).sum())
+            return total / len(x_val)
+
+        return Phase("pretrain", self.pretrain_epochs, make_step, {"decoder": dec, "opt_ae": opt_ae},
+                     val_loss=val_loss)
+
+    def _svdd_phase(self, x: np.ndarray) -> Phase:
+        """4. SVDD training of phi, after 3. (the centre c from the pretrained phi, at the phase's start)."""
+        phi, sphere = self.nets_["phi"], self.nets_["sphere"]
+        opt = torch.optim.Adam(phi.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        soft = self.objective == "soft-boundary"
+        q = 1.0 - self.nu
+
+        def svdd_step(xb: torch.Tensor, t: StepIndex) -> dict[str, torch.Tensor]:
+            self._set_lr(opt, self.lr, t.epoch, self.lr_milestones)
+            dist = (phi(xb) - sphere.c).pow(2).sum(1)
+            loss = self._objective(dist)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            out = {"svdd": loss, "mean_dist": dist.detach().mean()}
+            if soft:
+                if t.epoch >= self.warm_up_epochs:
+                    # the quantile of the global batch under torchrun (gather_batch: identity in one process)
+                    sphere.radius.fill_(float(torch.quantile(gather_batch(dist.detach()).sqrt(), q)))
+                out["radius"] = sphere.radius.clone()
+            return out
+
+        def make_step() -> StepFn:
+            self._fit_centre(x)
+            self.__dict__.pop("_decoder", None)  # pretraining done: the SVDD net is the encoder alone
+            phi.train()
+            return svdd_step
+
+        return Phase("", self.epochs, make_step, {"opt": opt})
+
+    def _fit_centre(self, x: np.ndarray) -> None:
+        """3. c = mean of phi over the training data (one eval-mode pass), kept >= eps from 0 per coordinate."""
+        phi, sphere = self.nets_["phi"], self.nets_["sphere"]
         phi.eval()
         with torch.no_grad():
             total = torch.zeros(phi.rep_dim, dtype=torch.float64, device=self.device_)
@@ -293,33 +331,6 @@ class DeepSVDD(TorchDetector):
         c[small & (c >= 0)] = self.eps
         sphere.c.copy_(c)
         sphere.radius.zero_()
-        del self._decoder  # pretraining done: the SVDD net is the encoder alone
-
-        # 4. SVDD training
-        opt = torch.optim.Adam(phi.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        phi.train()
-        soft = self.objective == "soft-boundary"
-        q = 1.0 - self.nu
-
-        def svdd_step(xb: torch.Tensor, gs: int) -> dict[str, torch.Tensor]:
-            epoch = gs // spe
-            self._set_lr(opt, self.lr, epoch, self.lr_milestones)
-            dist = (phi(xb) - sphere.c).pow(2).sum(1)
-            loss = self._objective(dist)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            out = {"svdd": loss, "mean_dist": dist.detach().mean()}
-            if soft:
-                if epoch >= self.warm_up_epochs:
-                    # the quantile of the global batch under torchrun (gather_batch: identity in one process)
-                    sphere.radius.fill_(float(torch.quantile(gather_batch(dist.detach()).sqrt(), q)))
-                out["radius"] = sphere.radius.clone()
-            return out
-
-        self._phase = "svdd"
-        self._phase_loop(svdd_step, x, {"opt": opt}, self.epochs, "")
-        self._phase = "done"
 
     def _objective(self, dist: torch.Tensor) -> torch.Tensor:
         if self.objective == "one-class":
@@ -327,16 +338,13 @@ class DeepSVDD(TorchDetector):
         r2 = self.nets_["sphere"].radius.pow(2)
         return r2 + (1.0 / self.nu) * F.relu(dist - r2).mean()
 
-    def _val_loss(self, x_val: np.ndarray) -> float:
-        """Pretraining: the AE loss; SVDD phase: the objective on held-out normals."""
+    def _val_loss(self, x_val: np.ndarray, phase: Phase | None = None) -> float:
+        """The SVDD objective on held-out normals (the pretraining phase declares its own: the autoencoder loss)."""
         phi = self.nets_["phi"]
         total = 0.0
         for batch in self._iter_batches(x_val):
-            if getattr(self, "_phase", "") == "pretrain":
-                total += float((self._decoder(phi(batch)) - batch).pow(2).flatten(1).sum(1).sum())
-            else:
-                dist = (phi(batch) - self.nets_["sphere"].c).pow(2).sum(1)
-                total += float(self._objective(dist)) * len(batch)
+            dist = (phi(batch) - self.nets_["sphere"].c).pow(2).sum(1)
+            total += float(self._objective(dist)) * len(batch)
         return total / len(x_val)
 
     # ------------------------------------------------------------ score

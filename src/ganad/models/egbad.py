@@ -97,7 +97,7 @@ from ..nets.joint import (
 )
 from ..params import BETA, NON_NEGATIVE, SHARED, UNIT, Interval, Options
 from ..registry import register
-from .torch_base import TorchDetector, make_optimizer
+from .torch_base import Phase, TorchDetector, make_optimizer
 
 _ARCHES = ("auto", "mnist", "cifar")
 _DEFAULT_WIDTH = {"mnist": 64, "cifar": 128}
@@ -143,7 +143,7 @@ class _BiGANBase(TorchDetector):
     def _scoring_nets(self) -> nn.ModuleDict:
         return self.nets_["ema"] if "ema" in self.nets_ else self.nets_
 
-    def _val_loss(self, x_val: np.ndarray) -> float:
+    def _val_loss(self, x_val: np.ndarray, phase: Phase | None = None) -> float:
         """Normal-only validation criterion (``validation_fraction`` > 0): the mean
         L1 cycle error ||x - G(E(x))|| of held-out normal images with the scoring
         nets.  A BiGAN whose encoder inverts its generator on normal data

@@ -50,8 +50,9 @@ with std sqrt(4 / (fan_in + fan_out)) (He) or sqrt(2 / (fan_in + fan_out))
 (Glorot: input convs and shortcuts), linear layers uniform with std
 sqrt(1 / fan_in), biases 0.
 
-**Checkpoints.** The phases are two :func:`ganad.train.fit_loop` runs with
-their own files, ``<checkpoint>.gan`` and ``<checkpoint>.enc``: a run killed
+**Checkpoints.** The phases are two declared training phases
+(:class:`~ganad.models.torch_base.Phase`) with their own files,
+``<checkpoint>.gan`` and ``<checkpoint>.enc``: a run killed
 in either phase resumes where it stopped (a finished ``.gan`` file makes phase
 1 return at once with its weights), and a finished pair reloads without
 training.  Phase 1 runs ``epochs`` epochs (one critic batch per step), phase
@@ -93,8 +94,8 @@ from ..distributed import batch_randn
 from ..losses import d_loss_wgan, g_loss_wgan, gradient_penalty
 from ..params import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, SHARED, Options
 from ..registry import register
-from ..train import History, alternating, fit_loop
-from .torch_base import TorchDetector
+from ..train import StepFn, alternating
+from .torch_base import Phase, TorchDetector
 
 _Z_REGS = ("tanh", "none")
 
@@ -279,22 +280,14 @@ class FAnoGAN(TorchDetector):
         )
 
     # ----------------------------------------------------------- training
-    def _phase(self, step: Any, x: np.ndarray, state: dict[str, Any], *, suffix: str, epochs: int, val: np.ndarray | None) -> History:
-        ckpt = self._checkpoint_path(suffix)
-        val_loss = (lambda: self._val_loss(val)) if val is not None else None  # noqa: E731
-        return fit_loop(
-            step, x, self._to_input, epochs=epochs, batch_size=self.batch_size, generator=self._generator,
-            state=state, checkpoint=ckpt, val_loss=val_loss, patience=self.patience if val is not None else None,
-            verbose=self.verbose, desc=f"{self.name}-{suffix}", step_context=self._train_precision,
-            sync_batchnorm=bool(self.sync_batchnorm),
-            run_key=None if ckpt is None else self._run_key(x, suffix),
-        )
-
     def _train(self, x: np.ndarray) -> None:
-        g, d, e = self.nets_["g"], self.nets_["d"], self.nets_["e"]
-        x_fit, x_val = self._holdout(x)  # the same images are kept out of both phases
+        encoder_epochs = self.epochs if self.encoder_epochs is None else int(self.encoder_epochs)
+        phases = [self._gan_phase(), self._encoder_phase(encoder_epochs)]
+        self.gan_history_, self.history_ = self._run_phases(phases, x)  # one hold-out for both phases
 
-        # phase 1: WGAN-GP
+    def _gan_phase(self) -> Phase:
+        """Phase 1, WGAN-GP: G and D only (E is neither trained nor checkpointed), no validation."""
+        g, d, e = self.nets_["g"], self.nets_["d"], self.nets_["e"]
         betas = (self.beta1, self.beta2)
         opt_g = torch.optim.Adam(g.parameters(), lr=self.lr, betas=betas)
         opt_d = torch.optim.Adam(d.parameters(), lr=self.lr, betas=betas)
@@ -320,22 +313,19 @@ class FAnoGAN(TorchDetector):
             opt_g.step()
             return {"g": loss}
 
-        for m in (g, d, e):
-            m.train()
-        self.gan_history_ = self._phase(
-            alternating(d_step, g_step, int(self.n_critic)), x_fit,
-            {"g": g, "d": d, "opt_g": opt_g, "opt_d": opt_d}, suffix="gan", epochs=self.epochs, val=None,
-        )
+        def make_step() -> StepFn:
+            for m in (g, d, e):
+                m.train()
+            return alternating(d_step, g_step, int(self.n_critic))
 
-        # phase 2: izi_f encoder, G and D frozen (G's BatchNorm in eval mode)
+        return Phase("gan", self.epochs, make_step, {"opt_g": opt_g, "opt_d": opt_d}, nets={"g": g, "d": d},
+                     validate=False)  # a WGAN critic loss is no criterion for stopping the GAN
+
+    def _encoder_phase(self, epochs: int) -> Phase:
+        """Phase 2, the izi_f encoder: G and D frozen (G's BatchNorm in eval mode); early stopping here only."""
+        g, d, e = self.nets_["g"], self.nets_["d"], self.nets_["e"]
         opt_e = torch.optim.RMSprop(e.parameters(), lr=self.encoder_lr, alpha=0.9, eps=1e-10)
         e_params = list(e.parameters())
-        frozen = [p for m in (g, d) for p in m.parameters()]
-        for p in frozen:
-            p.requires_grad_(False)
-        g.eval()
-        d.eval()
-        e.train()
 
         def e_step(xb: torch.Tensor, _: int) -> dict[str, torch.Tensor | float]:
             x_rec = g(e(xb))
@@ -349,14 +339,13 @@ class FAnoGAN(TorchDetector):
             opt_e.step()
             return {"e": loss, "e_image": image, "e_feature": feature}
 
-        epochs = self.epochs if self.encoder_epochs is None else int(self.encoder_epochs)
-        try:
-            self.history_ = self._phase(
-                e_step, x_fit, {"nets": self.nets_, "opt_e": opt_e}, suffix="enc", epochs=epochs, val=x_val,
-            )
-        finally:
-            for p in frozen:
-                p.requires_grad_(True)
+        def make_step() -> StepFn:
+            g.eval()
+            d.eval()
+            e.train()
+            return e_step
+
+        return Phase("enc", epochs, make_step, {"opt_e": opt_e}, frozen=(g, d))
 
     # ------------------------------------------------------------ scoring
     def _score_batch(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -93,7 +93,7 @@ from ..nets.init import init_dcgan
 from ..params import BETA, NON_NEGATIVE, POSITIVE_INT, SHARED, UNIT, Options
 from ..registry import register
 from .dcae import crop_to_input
-from .torch_base import TorchDetector, make_optimizer, module_dict
+from .torch_base import Phase, TorchDetector, make_optimizer, module_dict
 
 GAN_LOSSES = ("rsgan", "sgan")
 REDUCTIONS = ("sum", "mean")
@@ -263,7 +263,7 @@ class GAAE(TorchDetector):
             else:
                 self._norm = {k: (float(raw[k].mean()), max(float(raw[k].std()), 1e-12)) for k in TERMS}
 
-    def _val_loss(self, x_val: np.ndarray) -> float:
+    def _val_loss(self, x_val: np.ndarray, phase: Phase | None = None) -> float:
         """Early stopping on the autoencoder's reconstruction error of held-out normals."""
         total = 0.0
         for batch in self._iter_batches(x_val):

@@ -2,7 +2,12 @@
 
 A subclass sets ``input_kind``, implements ``_build(input_shape)`` (creates
 ``self.nets_``, an ``nn.ModuleDict``), ``_train(x)`` and
-``_score_batch(batch) -> dict[str, Tensor]``.  Scoring always runs with every
+``_score_batch(batch) -> dict[str, Tensor]``.  ``_train`` declares its
+training as data, one :class:`Phase` per phase (a GAN, then an encoder; an
+autoencoder pretraining, then the objective), and hands the list to
+:meth:`TorchDetector._run_phases`, which owns the loop (:func:`ganad.train.fit_loop`):
+the hold-out, the batching, one checkpoint file per phase, resume, early stopping
+and which phase the validation loss is asked about.  Scoring always runs with every
 net in ``eval()`` mode under ``torch.inference_mode()`` (train-mode BatchNorm
 at test time is a known bug of several reference implementations), one
 batch at a time, so a sample's score never depends on its batch mates.
@@ -15,7 +20,8 @@ from __future__ import annotations
 import os
 import random
 from contextlib import contextmanager, nullcontext
-from typing import Any, Callable, ClassVar, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -26,6 +32,9 @@ from .. import distributed
 from ..base import BaseDetector
 from ..params import BOOL, POSITIVE_INT, SHARE, SHARED, Options, Path
 from ..data.transforms import model_size, to_model_input, unit_to_model
+
+if TYPE_CHECKING:
+    from ..train import History, StepFn
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -52,6 +61,38 @@ def seed_everything(seed: int | None) -> torch.Generator:
 
 
 PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One training phase as plain data, for :meth:`TorchDetector._run_phases`.
+
+    name : the checkpoint suffix: the phase's file is ``<checkpoint>.<name>``
+        ("" = the checkpoint path itself); one of the class's ``checkpoint_phases``.
+    epochs : the phase's epochs.
+    make_step : called when the phase starts, after the phases before it have
+        trained (also when its checkpoint is finished and nothing is left to
+        train): sets the phase up (train / eval modes, statistics of the earlier
+        phases) and returns ``step(batch, t)``, ``t`` a :class:`ganad.train.StepIndex`
+        (``t.epoch``: the phase's epoch).
+    state : what the phase's checkpoint holds beside the nets (its optimisers).
+    nets : the modules the checkpoint holds (and early stopping restores), under
+        their own names; None: all of ``nets_``, as "nets".
+    frozen : modules the phase must not update: their parameters need no
+        gradient while it runs (given back afterwards).
+    validate : False: no validation loss (and no early stopping) in this phase,
+        even with ``validation_fraction > 0``.
+    val_loss : ``(x_val, phase) -> float`` for this phase; None: ``_val_loss``.
+    """
+
+    name: str
+    epochs: int
+    make_step: Callable[[], StepFn]
+    state: Mapping[str, Any] = field(default_factory=dict)
+    nets: Mapping[str, nn.Module] | None = None
+    frozen: Sequence[nn.Module] = ()
+    validate: bool = True
+    val_loss: Callable[[np.ndarray, Phase], float] | None = None
 
 
 class TorchDetector(BaseDetector):
@@ -146,12 +187,13 @@ class TorchDetector(BaseDetector):
     def _score_batch(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:  # pragma: no cover
         raise NotImplementedError
 
-    def _val_loss(self, x_val: np.ndarray) -> float:
+    def _val_loss(self, x_val: np.ndarray, phase: Phase | None = None) -> float:
         """Early-stopping criterion on held-out *normal* training images, lower is better.
 
         Default: the mean anomaly score of the normal validation images (a
         model that scores unseen normal data as normal is doing its job).
-        Subclasses may override it with their training objective.
+        Subclasses may override it with their training objective; ``phase`` is
+        the :class:`Phase` that is training (the loop passes it).
         """
         return float(np.mean(self._score_parts(x_val)["score"]))
 
@@ -165,30 +207,68 @@ class TorchDetector(BaseDetector):
         return x[np.sort(order[n_val:])], x[np.sort(order[:n_val])]
 
     def _run_loop(
-        self, step: Any, x: np.ndarray, state: dict[str, Any], *, epochs: int | None = None, suffix: str | None = None
-    ) -> Any:
-        """Run :func:`ganad.train.fit_loop` with this detector's common settings.
+        self, step: StepFn, x: np.ndarray, state: dict[str, Any], *, epochs: int | None = None,
+        suffix: str | None = None,
+    ) -> History:
+        """Train one phase: ``step`` for ``epochs`` (default ``self.epochs``) with
+        ``state`` (the optimizers) checkpointed beside ``self.nets_``, in the
+        checkpoint file of ``suffix`` (see :class:`Phase` and :meth:`_run_phases`)."""
+        phase = Phase(suffix or "", self.epochs if epochs is None else epochs, lambda: step, state)
+        return self._run_phases([phase], x)[-1]
 
-        ``state`` names the optimizers (and anything else) to checkpoint
-        beside ``self.nets_``.  With ``validation_fraction > 0`` a seeded
-        share of ``x`` (normal data) is held out for early stopping; it is
-        never used to fit weights.  A method with several training phases
-        gives each its ``epochs`` and a checkpoint ``suffix`` (``<checkpoint>.<suffix>``).
+    def _run_phases(
+        self, phases: Sequence[Phase], x: np.ndarray, *, data: np.ndarray | None = None,
+        to_input: Callable[[np.ndarray], torch.Tensor] | None = None, x_val: np.ndarray | None = None,
+    ) -> list[History]:
+        """Run ``phases`` in order with :func:`ganad.train.fit_loop`; their Histories.
+
+        Each phase has its own checkpoint file (:meth:`_checkpoint_path`) and run
+        key (:meth:`_run_key` of ``x``): a run killed in any phase resumes there,
+        and a finished phase's file makes it return at once with its weights.
+        With ``validation_fraction > 0`` one seeded share of ``x`` (normal data,
+        :meth:`_holdout`) is kept out of every phase for early stopping.
+        ``data`` replaces that split: the loop batches ``data`` through
+        ``to_input`` (default :meth:`_to_input`) and validates on ``x_val``
+        (None: no validation).  ``history_`` is the last phase's History.
         """
+        names = {suffix for suffix, _ in self.checkpoint_phases}
+        unknown = [p.name for p in phases if p.name not in names]
+        if unknown:  # resume=False would leave their checkpoint files behind
+            raise ValueError(f"{type(self).__name__}: phases {unknown} are not in checkpoint_phases")
+        if data is None:
+            data, x_val = self._holdout(x)
+        histories = []
+        for phase in phases:
+            histories.append(self._run_phase(phase, x, data, to_input or self._to_input, x_val))
+            self.history_ = histories[-1]
+        return histories
+
+    def _run_phase(
+        self, phase: Phase, x: np.ndarray, data: np.ndarray, to_input: Callable[[np.ndarray], torch.Tensor],
+        x_val: np.ndarray | None,
+    ) -> History:
+        """One phase of :meth:`_run_phases`: its step, checkpoint, run key and validation."""
         from ..train import fit_loop
 
-        checkpoint = self._checkpoint_path(suffix or "")
-        run_key = None if checkpoint is None else self._run_key(x, suffix or "")
-        x, x_val = self._holdout(x)
-        val_loss = None if x_val is None else (lambda: self._val_loss(x_val))  # noqa: E731
-        self.history_ = fit_loop(
-            step, x, self._to_input, epochs=self.epochs if epochs is None else epochs, batch_size=self.batch_size,
-            generator=self._generator, state={"nets": self.nets_, **state},
-            checkpoint=checkpoint, val_loss=val_loss, patience=self.patience,
-            verbose=self.verbose, desc=f"{self.name}-{suffix}" if suffix else self.name, run_key=run_key,
-            step_context=self._train_precision, sync_batchnorm=bool(self.sync_batchnorm),
-        )
-        return self.history_
+        checkpoint = self._checkpoint_path(phase.name)
+        val = phase.val_loss or self._val_loss
+        val_loss = None if x_val is None or not phase.validate else (lambda: val(x_val, phase))
+        state = {**({"nets": self.nets_} if phase.nets is None else phase.nets), **phase.state}
+        frozen = [(p, p.requires_grad) for m in phase.frozen for p in m.parameters()]
+        for p, _ in frozen:
+            p.requires_grad_(False)
+        try:
+            return fit_loop(
+                phase.make_step(), data, to_input, epochs=phase.epochs, batch_size=self.batch_size,
+                generator=self._generator, state=state,
+                checkpoint=checkpoint, val_loss=val_loss, patience=None if val_loss is None else self.patience,
+                verbose=self.verbose, desc=f"{self.name}-{phase.name}" if phase.name else self.name,
+                run_key=None if checkpoint is None else self._run_key(x, phase.name),
+                step_context=self._train_precision, sync_batchnorm=bool(self.sync_batchnorm),
+            )
+        finally:
+            for p, needed in frozen:
+                p.requires_grad_(needed)
 
     def _checkpoint_path(self, suffix: str) -> str | None:
         """The checkpoint file of the phase ``suffix`` (None without ``checkpoint``)."""
