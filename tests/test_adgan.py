@@ -21,6 +21,8 @@ from ganad.nets.init import init_dcgan
 from ganad.nets.mlp import MLPDecoder
 from ganad.nets.resnet import ResNetGenerator
 
+from helpers import assert_parts, assert_scoring_leaves_nets_alone, assert_separates, digits_fixture, fitted_fixture
+
 torch.set_num_threads(1)
 # calibration_fraction=0: these tests measure the method on all of its training images
 # (their floors were set that way); threshold calibration is tested in test_calibration.py
@@ -33,16 +35,8 @@ _spec = importlib.util.spec_from_file_location(
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
 
-
-@pytest.fixture(scope="module")
-def digits():
-    # Digit 4 is normal: untrained nets score it like the other digits (AUROC ~0.37)
-    return bench.digits_split(normal=4)
-
-
-@pytest.fixture(scope="module")
-def fitted(digits):
-    return ADGAN(**SMALL).fit(digits[0])
+digits = digits_fixture(4)  # digit 4 is normal: untrained nets score it like the other digits (AUROC ~0.37)
+fitted = fitted_fixture(ADGAN, SMALL)
 
 
 def _randomise_bn_stats(g):
@@ -57,12 +51,7 @@ def _randomise_bn_stats(g):
 def test_separates_held_out_fours_from_other_digits(fitted, digits):
     # Measured (16 seeds, k=5, 40 epochs, lr 2e-3): seeds 0-3 give 0.986-0.989;
     # the same seeds untrained give 0.37-0.39.
-    train, test, labels = digits
-    auroc = roc_auc_score(labels, fitted.decision_function(test))
-    untrained = ADGAN(**{**SMALL, "epochs": 0}).fit(train)
-    base = roc_auc_score(labels, untrained.decision_function(test))
-    assert auroc >= 0.95, f"AUROC {auroc:.3f}"
-    assert auroc >= base + 0.3, f"AUROC {auroc:.3f} vs {base:.3f} untrained"
+    assert_separates(fitted, SMALL, digits, floor=0.95, margin=0.3)
 
 
 def test_gradient_penalty_training_separates_and_has_no_batchnorm_critic(digits):
@@ -155,8 +144,7 @@ def test_adam_step_matches_torch_adam():
 
 def test_score_parts_and_training(fitted, digits):
     parts = fitted.score_parts(digits[1][:7])
-    assert set(parts) == {"reconstruction", "prior_nll", "critic", "score"}
-    assert all(v.shape == (7,) and np.isfinite(v).all() for v in parts.values())
+    assert_parts(parts, {"reconstruction", "prior_nll", "critic", "score"}, 7)
     np.testing.assert_array_equal(parts["score"], parts["reconstruction"])
     z = fitted.initial_latents(digits[1][:7])
     assert z.shape == (7, SMALL["n_seed"], SMALL["nz"])
@@ -190,15 +178,7 @@ def test_score_does_not_depend_on_chunking(fitted, digits):
 
 
 def test_scoring_is_eval_mode_and_leaves_the_nets_alone(fitted, digits):
-    before = {k: v.clone() for k, v in fitted.nets_.state_dict().items()}
-    a = fitted.score_parts(digits[1][:20])
-    with torch.inference_mode():  # the search turns gradients back on for itself
-        b = fitted.score_parts(digits[1][:20])
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k])
-    after = fitted.nets_.state_dict()
-    assert all(torch.equal(before[k], after[k]) for k in before)
-    assert not any(m.training for m in fitted.nets_.modules())
+    assert_scoring_leaves_nets_alone(fitted, digits[1][:20])
 
 
 def test_seeds_are_per_image():

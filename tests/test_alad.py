@@ -9,14 +9,13 @@ import copy
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import roc_auc_score
 from torch.nn.utils.parametrize import is_parametrized
 
 import ganad
 from ganad.models.alad import ALAD
 from ganad.nets.joint import XXDiscriminator, ZZDiscriminator
 
-from conftest import digit_case
+from helpers import assert_parts, assert_scoring_leaves_nets_alone, assert_separates, digits_fixture, fitted_fixture
 
 torch.set_num_threads(1)
 NORMAL = 2  # untrained nets score digit 2 below chance (fm AUROC 0.36), unlike digit 0 (0.92: more ink)
@@ -24,16 +23,8 @@ NORMAL = 2  # untrained nets score digit 2 below chance (fm AUROC 0.36), unlike 
 # (their floors were set that way); threshold calibration is tested in test_calibration.py
 SMALL = dict(calibration_fraction=0.0, width=16, nz=16, batch_size=16, lr=2e-4, epochs=40, device="cpu", random_state=0)
 TINY = dict(width=4, nz=4, batch_size=8, lr=2e-4, epochs=1, device="cpu", random_state=0)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return digit_case(NORMAL)
-
-
-@pytest.fixture(scope="module")
-def fitted(digits):
-    return ALAD(**SMALL).fit(digits[0])
+digits = digits_fixture(NORMAL)
+fitted = fitted_fixture(ALAD, SMALL)
 
 
 def test_separates_held_out_normals_from_other_digits(fitted, digits):
@@ -41,22 +32,14 @@ def test_separates_held_out_normals_from_other_digits(fitted, digits):
     # score) 0.904 / 0.929 / 0.665, l1 0.997 / 1.000 / 0.989; untrained nets of seed 0:
     # fm 0.364, l1 0.472.  The D_xx feature score converges later and varies more across
     # seeds than the pixel residual on 120 training images; the floors are set for seed 0.
-    train, test, labels = digits
-    parts = fitted.score_parts(test)
-    auroc = roc_auc_score(labels, parts["score"])
-    untrained = ALAD(**{**SMALL, "epochs": 0}).fit(train).score_parts(test)
-    base = roc_auc_score(labels, untrained["score"])
-    assert auroc >= 0.85, f"AUROC {auroc:.3f}"
-    assert auroc >= base + 0.3, f"AUROC {auroc:.3f} vs {base:.3f} untrained"
-    l1 = roc_auc_score(labels, parts["l1"])
-    assert l1 >= 0.97 and l1 >= roc_auc_score(labels, untrained["l1"]) + 0.3
+    assert_separates(fitted, SMALL, digits, floor=0.85, margin=0.3, part="score")
+    assert_separates(fitted, SMALL, digits, floor=0.97, margin=0.3, part="l1")
 
 
 def test_score_variants_from_one_model(fitted, digits):
     x = digits[1][:9]
     parts = fitted.score_parts(x)
-    assert set(parts) == {"fm", "l1", "l2", "logits", "score"}
-    assert all(v.shape == (9,) and np.isfinite(v).all() and (v >= 0).all() for v in parts.values())
+    assert_parts(parts, {"fm", "l1", "l2", "logits", "score"}, 9, non_negative=True)
     np.testing.assert_array_equal(parts["score"], parts["fm"])
     assert (parts["l2"] <= parts["l1"] + 1e-4).all()  # ||.||_2 <= ||.||_1
     for method in ("l1", "l2", "logits"):
@@ -83,13 +66,7 @@ def test_spectral_norm_and_moving_average_as_the_reference(fitted):
 
 
 def test_scoring_is_eval_mode_and_touches_no_state(fitted, digits):
-    before = {k: v.clone() for k, v in fitted.nets_.state_dict().items()}
-    a = fitted.score_parts(digits[1])
-    b = fitted.score_parts(digits[1])
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k])
-    after = fitted.nets_.state_dict()
-    assert all(torch.equal(before[k], after[k]) for k in before)  # no power iteration, no BN update
+    assert_scoring_leaves_nets_alone(fitted, digits[1])  # no power iteration, no BN update
 
 
 def test_pair_discriminators_at_32px():

@@ -7,41 +7,27 @@ are in test_model_contract.py.
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import roc_auc_score
 
 import ganad
 from ganad.latent_search import per_image_normal, piecewise_lr, search_latent
 from ganad.models.anogan import AnoGAN
 
-from conftest import digit_case
+from helpers import assert_parts, assert_scoring_leaves_nets_alone, assert_separates, digits_fixture, fitted_fixture
 
 torch.set_num_threads(1)
 # calibration_fraction=0: these tests measure the method on all of its training images
 # (their floors were set that way); threshold calibration is tested in test_calibration.py
 SMALL = dict(calibration_fraction=0.0, width=16, nz=16, batch_size=16, epochs=40, search_steps=100, device="cpu", random_state=0)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    # Digit 4 is normal: untrained nets score it like the other digits (AUROC ~0.4),
-    # unlike digit 0, which has more ink than most digits (~0.86 untrained).
-    return digit_case(4)
-
-
-@pytest.fixture(scope="module")
-def fitted(digits):
-    return AnoGAN(**SMALL).fit(digits[0])
+# Digit 4 is normal: untrained nets score it like the other digits (AUROC ~0.4),
+# unlike digit 0, which has more ink than most digits (~0.86 untrained).
+digits = digits_fixture(4)
+fitted = fitted_fixture(AnoGAN, SMALL)
 
 
 def test_separates_held_out_fours_from_other_digits(fitted, digits):
     # Measured (100 search steps, 40 epochs): seeds 0-3 give 0.963 / 0.972 / 0.946 / 0.970;
     # the same seeds untrained give 0.39-0.40.
-    train, test, labels = digits
-    auroc = roc_auc_score(labels, fitted.decision_function(test))
-    untrained = AnoGAN(**{**SMALL, "epochs": 0}).fit(train)
-    base = roc_auc_score(labels, untrained.decision_function(test))
-    assert auroc >= 0.9, f"AUROC {auroc:.3f}"
-    assert auroc >= base + 0.3, f"AUROC {auroc:.3f} vs {base:.3f} untrained"
+    assert_separates(fitted, SMALL, digits, floor=0.9, margin=0.3)
 
 
 def test_search_lowers_the_loss(fitted, digits):
@@ -55,24 +41,13 @@ def test_search_lowers_the_loss(fitted, digits):
 
 def test_score_parts_are_the_weighted_terms(fitted, digits):
     parts = fitted.score_parts(digits[1][:7])
-    assert set(parts) == {"residual", "feature", "score"}
-    assert all(v.shape == (7,) and np.isfinite(v).all() for v in parts.values())
+    assert_parts(parts, {"residual", "feature", "score"}, 7)
     np.testing.assert_allclose(parts["score"], 0.9 * parts["residual"] + 0.1 * parts["feature"], rtol=1e-5)
     assert {"d", "g"} <= set(fitted.history_.losses) and fitted.history_.epochs_run == 40
 
 
 def test_search_leaves_the_nets_alone(fitted, digits):
-    before = {k: v.clone() for k, v in fitted.nets_.state_dict().items()}
-    for p in fitted.nets_.parameters():
-        p.grad = None  # the last training step's gradients
-    a = fitted.decision_function(digits[1][:20])
-    with torch.inference_mode():  # the search turns gradients back on for itself
-        b = fitted.decision_function(digits[1][:20])
-    np.testing.assert_array_equal(a, b)
-    after = fitted.nets_.state_dict()
-    assert all(torch.equal(before[k], after[k]) for k in before)
-    assert all(p.grad is None for p in fitted.nets_.parameters())
-    assert not any(m.training for m in fitted.nets_.modules())
+    assert_scoring_leaves_nets_alone(fitted, digits[1][:20])
 
 
 def test_initial_latents_are_a_function_of_each_image(fitted, digits):

@@ -33,7 +33,7 @@ from ganad.nets.progressive import (
     real_at_level,
 )
 
-from conftest import digit_case
+from helpers import digits_fixture, fitted_fixture
 
 torch.set_num_threads(1)
 NORMAL = 2  # as test_fanogan: untrained nets do not separate digit 2 by ink alone
@@ -42,16 +42,8 @@ SMALL = dict(calibration_fraction=0.0, width=16, nz=32, batch_size=16, images_pe
              device="cpu", random_state=0)
 TINY = dict(calibration_fraction=0.0, width=4, nz=8, batch_size=16, images_per_stage=16, epochs=1, device="cpu",
             random_state=0)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return digit_case(NORMAL)
-
-
-@pytest.fixture(scope="module")
-def fitted(digits):
-    return Berg(**SMALL).fit(digits[0])
+digits = digits_fixture(NORMAL)
+fitted = fitted_fixture(Berg, SMALL)
 
 
 @pytest.fixture(scope="module")

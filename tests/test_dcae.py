@@ -9,43 +9,29 @@ import copy
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import roc_auc_score
 
 import ganad
 from ganad.models.dcae import DCAE, ConvEncoder
 
-from conftest import digit_case
+from helpers import assert_parts, assert_separates, digits_fixture, fitted_fixture
 
 torch.set_num_threads(1)
 # calibration_fraction=0: these tests measure the method on all of its training images
 # (their floors were set that way); threshold calibration is tested in test_calibration.py
 SMALL = dict(calibration_fraction=0.0, width=16, nz=16, batch_size=16, epochs=15, device="cpu", random_state=0)
 NORMAL = 5  # untrained nets of seeds 0-4 score 0.43-0.53 AUROC on this class (no "more ink" shortcut)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return digit_case(NORMAL)
-
-
-@pytest.fixture(scope="module")
-def fitted(digits):
-    return DCAE(**SMALL).fit(digits[0])
+digits = digits_fixture(NORMAL)
+fitted = fitted_fixture(DCAE, SMALL)
 
 
 def test_separates_held_out_fives_from_other_digits(fitted, digits):
     # Measured, seeds 0-4: trained 0.993-0.998 (seed 0: 0.993); untrained 0.43-0.53.
-    train, test, labels = digits
-    auroc = roc_auc_score(labels, fitted.decision_function(test))
-    base = roc_auc_score(labels, DCAE(**{**SMALL, "epochs": 0}).fit(train).decision_function(test))
-    assert auroc >= 0.95, f"AUROC {auroc:.3f}"
-    assert auroc >= base + 0.3, f"AUROC {auroc:.3f} vs {base:.3f} untrained"
+    assert_separates(fitted, SMALL, digits, floor=0.95, margin=0.3)
 
 
 def test_score_parts(fitted, digits):
     parts = fitted.score_parts(digits[1][:7])
-    assert set(parts) == {"reconstruction", "l1", "standardized", "score"}
-    assert all(v.shape == (7,) and np.isfinite(v).all() for v in parts.values())
+    assert_parts(parts, {"reconstruction", "l1", "standardized", "score"}, 7)
     np.testing.assert_array_equal(parts["score"], parts["reconstruction"])
     rec = fitted.reconstruct(digits[1][:7])  # [0, 1], input layout
     assert rec.shape == (7, 1, 8, 8) and rec.min() >= 0 and rec.max() <= 1

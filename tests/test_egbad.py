@@ -16,7 +16,7 @@ import ganad
 from ganad.models.egbad import EGBAD
 from ganad.nets.joint import ALADEncoder, XZDiscriminator, ZenatiMNISTDiscriminator, ZenatiMNISTEncoder
 
-from conftest import digit_case
+from helpers import assert_parts, assert_separates, digits_fixture, fitted_fixture
 
 torch.set_num_threads(1)
 NORMAL = 2  # untrained nets score digit 2 at chance (AUROC ~0.47), unlike digit 0 (~0.86: more ink)
@@ -24,16 +24,8 @@ NORMAL = 2  # untrained nets score digit 2 at chance (AUROC ~0.47), unlike digit
 # (their floors were set that way); threshold calibration is tested in test_calibration.py
 SMALL = dict(calibration_fraction=0.0, width=16, nz=16, batch_size=16, lr=2e-4, epochs=60, device="cpu", random_state=0)
 TINY = dict(width=4, nz=4, batch_size=8, lr=2e-4, epochs=1, device="cpu", random_state=0)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return digit_case(NORMAL)
-
-
-@pytest.fixture(scope="module")
-def fitted(digits):
-    return EGBAD(**SMALL).fit(digits[0])
+digits = digits_fixture(NORMAL)
+fitted = fitted_fixture(EGBAD, SMALL)
 
 
 def test_separates_held_out_normals_from_other_digits(fitted, digits):
@@ -42,21 +34,15 @@ def test_separates_held_out_normals_from_other_digits(fitted, digits):
     # with the wrong sign or an untrained model cannot pass.  The feature-matching term
     # alone is still inverted this early in training (~0.2: D separates real pairs of the
     # normal class from reconstructions better than any pair of an unseen digit).
-    train, test, labels = digits
-    parts = fitted.score_parts(test)
-    auroc = roc_auc_score(labels, parts["score"])
-    untrained = EGBAD(**{**SMALL, "epochs": 0}).fit(train)
-    base = roc_auc_score(labels, untrained.decision_function(test))
-    assert auroc >= 0.85, f"AUROC {auroc:.3f}"
-    assert auroc >= base + 0.25, f"AUROC {auroc:.3f} vs {base:.3f} untrained"
-    assert roc_auc_score(labels, parts["residual"]) >= 0.93
+    _, test, labels = digits
+    assert_separates(fitted, SMALL, digits, floor=0.85, margin=0.25, part="score")
+    assert roc_auc_score(labels, fitted.score_parts(test)["residual"]) >= 0.93
 
 
 def test_score_is_the_papers_combination(fitted, digits):
     x = digits[1][:9]
     parts = fitted.score_parts(x)
-    assert set(parts) == {"residual", "discriminator", "fm", "ce", "ce_real", "score"}
-    assert all(v.shape == (9,) and np.isfinite(v).all() for v in parts.values())
+    assert_parts(parts, {"residual", "discriminator", "fm", "ce", "ce_real", "score"}, 9)
     np.testing.assert_array_equal(parts["discriminator"], parts["fm"])
     np.testing.assert_allclose(parts["score"], 0.9 * parts["residual"] + 0.1 * parts["fm"], rtol=1e-5)
     assert (parts["ce"] > 0).all() and (parts["residual"] > 0).all()

@@ -16,7 +16,7 @@ import ganad
 from ganad.models.fanogan import FAnoGAN, FAnoGANCritic, FAnoGANEncoder, FAnoGANGenerator
 from ganad.train import load_checkpoint
 
-from conftest import digit_case
+from helpers import assert_parts, digits_fixture, fitted_fixture
 
 torch.set_num_threads(1)
 NORMAL = 2  # untrained nets score digit 2 at chance (AUROC 0.48), unlike digit 0 (more ink)
@@ -25,16 +25,8 @@ NORMAL = 2  # untrained nets score digit 2 at chance (AUROC 0.48), unlike digit 
 # (their floors were set that way); threshold calibration is tested in test_calibration.py
 SMALL = dict(calibration_fraction=0.0, width=8, nz=16, batch_size=16, lr=1e-3, epochs=30, encoder_epochs=15, device="cpu", random_state=0)
 TINY = dict(width=4, nz=4, batch_size=8, epochs=1, encoder_epochs=1, device="cpu", random_state=0)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return digit_case(NORMAL)
-
-
-@pytest.fixture(scope="module")
-def fitted(digits):
-    return FAnoGAN(**SMALL).fit(digits[0])
+digits = digits_fixture(NORMAL)
+fitted = fitted_fixture(FAnoGAN, SMALL)
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +64,7 @@ def test_the_gan_phase_learns_the_normal_images(fitted, untrained, digits):
 def test_score_is_image_plus_kappa_feature_residual(fitted, digits):
     x = digits[1][:9]
     parts = fitted.score_parts(x)
-    assert set(parts) == {"image", "feature", "score", "l_r", "l_n", "l_o"}  # l_*: Berg et al.'s Table 2 rows
-    assert all(v.shape == (9,) and np.isfinite(v).all() for v in parts.values())
+    assert_parts(parts, {"image", "feature", "score", "l_r", "l_n", "l_o"}, 9)  # l_*: Berg et al.'s Table 2 rows
     assert all((v >= 0).all() for k, v in parts.items() if k != "l_o") and (parts["l_o"] <= 0).all()
     np.testing.assert_allclose(parts["score"], parts["image"] + 1.0 * parts["feature"], rtol=1e-6)
     only_image = copy.deepcopy(fitted).set_params(kappa=0.0).score_parts(x)

@@ -10,37 +10,24 @@ import numpy as np
 import pytest
 import torch
 from torch.nn.utils import parametrize
-from sklearn.metrics import roc_auc_score
 
 import ganad
 from ganad.models.gaae import GAAE
 
-from conftest import digit_case
+from helpers import assert_parts, assert_scoring_leaves_nets_alone, assert_separates, digits_fixture, fitted_fixture
 
 torch.set_num_threads(1)
 # calibration_fraction=0: these tests measure the method on all of its training images
 # (their floors were set that way); threshold calibration is tested in test_calibration.py
 SMALL = dict(calibration_fraction=0.0, width=16, nz=16, batch_size=16, epochs=15, device="cpu", random_state=0)
 NORMAL = 5  # untrained nets of seeds 0-4 score 0.46-0.55 AUROC on this class
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return digit_case(NORMAL)
-
-
-@pytest.fixture(scope="module")
-def fitted(digits):
-    return GAAE(**SMALL).fit(digits[0])
+digits = digits_fixture(NORMAL)
+fitted = fitted_fixture(GAAE, SMALL)
 
 
 def test_separates_held_out_fives_from_other_digits(fitted, digits):
     # Measured, seeds 0-4: trained 0.954-0.97 (seed 0: 0.962); untrained 0.46-0.55.
-    train, test, labels = digits
-    auroc = roc_auc_score(labels, fitted.decision_function(test))
-    base = roc_auc_score(labels, GAAE(**{**SMALL, "epochs": 0}).fit(train).decision_function(test))
-    assert auroc >= 0.9, f"AUROC {auroc:.3f}"
-    assert auroc >= base + 0.25, f"AUROC {auroc:.3f} vs {base:.3f} untrained"
+    assert_separates(fitted, SMALL, digits, floor=0.9, margin=0.25)
 
 
 def test_decoder_is_the_generator(fitted, digits, tmp_path):
@@ -66,8 +53,7 @@ def test_decoder_is_the_generator(fitted, digits, tmp_path):
 
 def test_score_is_eq7_of_the_parts(fitted, digits):
     parts = fitted.score_parts(digits[1][:9])
-    assert set(parts) == {"discrimination", "residual", "latent", "raw", "eq3", "score"}
-    assert all(v.shape == (9,) and np.isfinite(v).all() and (v >= 0).all() for v in parts.values())
+    assert_parts(parts, {"discrimination", "residual", "latent", "raw", "eq3", "score"}, 9, non_negative=True)
     assert fitted.beta_ == 0.5  # grayscale -> the paper's MNIST value
     want = 0.8 * parts["discrimination"] + 0.2 * parts["residual"] + 0.5 * parts["latent"]
     np.testing.assert_allclose(parts["score"], want, rtol=1e-5)
@@ -95,12 +81,7 @@ def test_architecture_follows_the_paper(fitted):
 
 
 def test_scoring_is_eval_mode_and_deterministic(fitted, digits):
-    before = {k: v.clone() for k, v in fitted.nets_.state_dict().items()}
-    a, b = fitted.score_parts(digits[1]), fitted.score_parts(digits[1])
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k])  # dropout off
-    after = fitted.nets_.state_dict()
-    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert_scoring_leaves_nets_alone(fitted, digits[1])  # dropout off
 
 
 def test_ablations_and_term_normalisation(fitted, digits, tmp_path):

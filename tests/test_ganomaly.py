@@ -14,18 +14,14 @@ from sklearn.metrics import roc_auc_score
 import ganad
 from ganad.models.ganomaly import GANomaly, SkipGANomaly, UNetGenerator
 
-from conftest import digit_case
+from helpers import assert_parts, assert_scoring_leaves_nets_alone, assert_separates, digits_fixture
 
 torch.set_num_threads(1)
 # calibration_fraction=0: these tests measure the method on all of its training images
 # (their floors were set that way); threshold calibration is tested in test_calibration.py
 SMALL = dict(calibration_fraction=0.0, width=16, nz=16, batch_size=16, epochs=15, min_steps=0, device="cpu",
              random_state=0)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return digit_case(0)
+digits = digits_fixture(0)
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +36,7 @@ def test_separates_held_out_zeros_from_other_digits(fitted, digits, name):
     # 0.953-0.9996 and 0.999-1.000.  Untrained nets of the same seed already reach
     # 0.908 / 0.886 (digit 0 has more ink than most digits), so the test also asks
     # training to beat them clearly; a score with the wrong sign lands near 0.
-    train, test, labels = digits
-    auroc = roc_auc_score(labels, fitted[name].decision_function(test))
-    untrained = type(fitted[name])(**{**SMALL, "epochs": 0}).fit(train)
-    base = roc_auc_score(labels, untrained.decision_function(test))
-    assert auroc >= 0.95, f"{name}: AUROC {auroc:.3f}"
-    assert auroc >= base + 0.04, f"{name}: AUROC {auroc:.3f} vs {base:.3f} untrained"
+    assert_separates(fitted[name], SMALL, digits, floor=0.95, margin=0.04)
 
 
 @pytest.mark.parametrize("name", ["ganomaly", "skipganomaly"])
@@ -53,8 +44,7 @@ def test_score_parts_and_history(fitted, digits, name):
     det = fitted[name]
     parts = det.score_parts(digits[1][:7])
     want = {"latent", "reconstruction", "feature"} if name == "ganomaly" else {"reconstruction", "feature", "raw"}
-    assert want | {"score"} == set(parts)
-    assert all(v.shape == (7,) and np.isfinite(v).all() for v in parts.values())
+    assert_parts(parts, want | {"score"}, 7)
     if name == "ganomaly":
         np.testing.assert_array_equal(parts["score"], parts["latent"])  # the paper's score, not normalised
     else:  # min-max fitted on the training scores
@@ -68,14 +58,7 @@ def test_score_parts_and_history(fitted, digits, name):
 
 @pytest.mark.parametrize("name", ["ganomaly", "skipganomaly"])
 def test_scoring_is_eval_mode_and_leaves_bn_stats_alone(fitted, digits, name):
-    det = fitted[name]
-    before = {k: v.clone() for k, v in det.nets_.state_dict().items()}
-    a = det.score_parts(digits[1])
-    b = det.score_parts(digits[1])
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k])
-    after = det.nets_.state_dict()
-    assert all(torch.equal(before[k], after[k]) for k in before)  # running_mean/var untouched
+    assert_scoring_leaves_nets_alone(fitted[name], digits[1])  # running_mean/var untouched
 
 
 def test_legacy_train_bn_mode_reproduces_batch_dependence(fitted, digits):

@@ -10,44 +10,30 @@ import math
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import roc_auc_score
 
 import ganad
 from ganad.models.vae import VAE
 
-from conftest import digit_case
+from helpers import assert_parts, assert_separates, digits_fixture, fitted_fixture
 
 torch.set_num_threads(1)
 # calibration_fraction=0: these tests measure the method on all of its training images
 # (their floors were set that way); threshold calibration is tested in test_calibration.py
 SMALL = dict(calibration_fraction=0.0, width=16, nz=16, batch_size=16, epochs=15, device="cpu", random_state=0)
 NORMAL = 5  # untrained nets score ~0.53 AUROC on this class (no "more ink" shortcut)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return digit_case(NORMAL)
-
-
-@pytest.fixture(scope="module")
-def fitted(digits):
-    return VAE(**SMALL).fit(digits[0])
+digits = digits_fixture(NORMAL)
+fitted = fitted_fixture(VAE, SMALL)
 
 
 def test_separates_held_out_fives_from_other_digits(fitted, digits):
     # Measured, seeds 0-4: trained 0.987-0.998 (seed 0: 0.998); untrained 0.526 for every seed
     # (an untrained decoder outputs ~0, so its score is the image's ink).  Bernoulli: 0.984-0.995.
-    train, test, labels = digits
-    auroc = roc_auc_score(labels, fitted.decision_function(test))
-    base = roc_auc_score(labels, VAE(**{**SMALL, "epochs": 0}).fit(train).decision_function(test))
-    assert auroc >= 0.95, f"AUROC {auroc:.3f}"
-    assert auroc >= base + 0.3, f"AUROC {auroc:.3f} vs {base:.3f} untrained"
+    assert_separates(fitted, SMALL, digits, floor=0.95, margin=0.3)
 
 
 def test_score_is_negative_elbo_with_parts(fitted, digits):
     parts = fitted.score_parts(digits[1][:9])
-    assert set(parts) == {"reconstruction", "kl", "elbo_pixel", "score"}
-    assert all(v.shape == (9,) and np.isfinite(v).all() for v in parts.values())
+    assert_parts(parts, {"reconstruction", "kl", "elbo_pixel", "score"}, 9)
     np.testing.assert_allclose(parts["score"], parts["reconstruction"] + parts["kl"], rtol=1e-6)
     assert (parts["kl"] >= 0).all() and (parts["reconstruction"] > 0).all()
     h = fitted.history_

@@ -319,22 +319,25 @@ def batch_rand(n: Any, *shape: int, **kwargs: Any) -> torch.Tensor:
     return _batch_noise(torch.rand, n, shape, kwargs)
 
 
+def _summed_copy(t: torch.Tensor, what: str) -> torch.Tensor:
+    """A contiguous copy of ``t`` summed over the ranks (``t`` itself is left alone): both
+    passes of :class:`_AllReduceSum`, ``what`` naming the pass in a collective's error."""
+    out = t.clone(memory_format=torch.contiguous_format)
+    with _collective(f"all_reduce ({what})"):
+        _dist().all_reduce(out)
+    return out
+
+
 class _AllReduceSum(torch.autograd.Function):
     """Differentiable sum over the ranks (its gradient is the sum of the ranks' gradients)."""
 
     @staticmethod
     def forward(ctx: Any, t: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        out = t.clone(memory_format=torch.contiguous_format)
-        with _collective("all_reduce (forward)"):
-            _dist().all_reduce(out)
-        return out
+        return _summed_copy(t, "forward")
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        out = grad.clone(memory_format=torch.contiguous_format)
-        with _collective("all_reduce (backward)"):
-            _dist().all_reduce(out)
-        return out
+        return _summed_copy(grad, "backward")
 
 
 class _ScaleGrad(torch.autograd.Function):

@@ -54,7 +54,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -111,6 +111,27 @@ def search_seed(random_state: int | None) -> int:
     derived from ``random_state``, or fresh entropy when it is None."""
     entropy = None if random_state is None else [int(random_state) % (1 << 63), 0x5EA4C4]
     return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+class SearchScoring:
+    """What the detectors that score by a latent search (AnoGAN, ADGAN) share, as a mixin
+    before their :class:`~ganad.models.torch_base.TorchDetector` base: scoring with
+    gradients (``_search_parts(x)``, the subclass's), and ``search_seed_`` (set by
+    ``_train``, :func:`search_seed`) saved and loaded with the model."""
+
+    score_fit_data = False  # decision_scores_ = the calibration scores (scoring is a search)
+
+    def _score_parts(self: Any, x: np.ndarray) -> dict[str, np.ndarray]:
+        # the search needs gradients, whatever the caller's mode; autocast without its weight
+        # cache, which would keep the bf16 copy of z (and theta) from before each update
+        with torch.inference_mode(False), self._autocast(cache=False):
+            return self._search_parts(x)
+
+    def _extra_state(self: Any) -> dict[str, Any]:
+        return {"search_seed": torch.tensor(self.search_seed_, dtype=torch.int64)}
+
+    def _load_extra_state(self: Any, state: dict[str, Any]) -> None:
+        self.search_seed_ = int(state["search_seed"])
 
 
 # -------------------------------------------------------------------- Adam

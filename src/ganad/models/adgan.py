@@ -74,7 +74,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..latent_search import adgan_search, per_image_normal, search_seed
+from ..latent_search import SearchScoring, adgan_search, per_image_normal, search_seed
 from ..distributed import batch_randn
 from ..losses import clip_weights, d_loss_wgan, g_loss_wgan, gradient_penalty
 from ..progress import progress
@@ -93,7 +93,7 @@ _LIPSCHITZ_DEFAULTS = {"clip": {"lr": 5e-4, "critic_norm": "batch"}, "gp": {"lr"
 
 
 @register("adgan")
-class ADGAN(TorchDetector):
+class ADGAN(SearchScoring, TorchDetector):
     """ADGAN: WGAN generator; score = mean over seeds of the squared error after k joint
     Adam steps on (z, theta) per seed.
 
@@ -126,8 +126,6 @@ class ADGAN(TorchDetector):
     epochs : training epochs (default 60; see the table of measured effects).
     **common : TorchDetector's batch_size, device, checkpoint, ...
     """
-
-    score_fit_data = False  # decision_scores_ = the calibration scores (scoring is a search)
 
     def __init__(
         self,
@@ -233,12 +231,6 @@ class ADGAN(TorchDetector):
         x = self._validate(X, fitting=False)
         return per_image_normal(x, (self.n_seed, self.nz), self.search_seed_)
 
-    def _score_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        # the search needs gradients, whatever the caller's mode; autocast without its weight
-        # cache, which would keep the bf16 copy of z (and theta) from before each update
-        with torch.inference_mode(False), self._autocast(cache=False):
-            return self._search_parts(x)
-
     def _search_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
         self.nets_.eval()
         g, d = self.nets_["g"], self.nets_["d"]
@@ -290,10 +282,3 @@ class ADGAN(TorchDetector):
                 )
                 out[i : i + len(rows)] = self._map_to_input(res.pixel_error.mean(1)).float().cpu().numpy()
         return out
-
-    # --------------------------------------------------------------- state
-    def _extra_state(self) -> dict[str, Any]:
-        return {"search_seed": torch.tensor(self.search_seed_, dtype=torch.int64)}
-
-    def _load_extra_state(self, state: dict[str, Any]) -> None:
-        self.search_seed_ = int(state["search_seed"])

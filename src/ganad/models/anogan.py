@@ -56,21 +56,21 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..latent_search import per_image_normal, piecewise_lr, search_latent, search_seed
+from ..latent_search import SearchScoring, per_image_normal, piecewise_lr, search_latent, search_seed
 from ..progress import progress
 from ..distributed import batch_randn
 from ..losses import d_loss_bce, g_loss_bce
 from ..nets.dcgan import DCGANDecoder, DCGANEncoder
 from ..nets.init import init_dcgan
-from ..params import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, SHARED, UNIT, Options
+from ..params import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, UNIT, Options
 from ..registry import register
-from .torch_base import TorchDetector, make_optimizer, module_dict
+from .torch_base import DCGANDetector, module_dict
 
 _SCHEDULES = ("piecewise", "constant")
 
 
 @register("anogan")
-class AnoGAN(TorchDetector):
+class AnoGAN(SearchScoring, DCGANDetector):
     """AnoGAN: DCGAN + per-image latent search; score = (1 - lam) R + lam F at the final z.
 
     Parameters
@@ -89,8 +89,6 @@ class AnoGAN(TorchDetector):
         search batch: max(batch_size, 256)).
     """
 
-    score_fit_data = False  # decision_scores_ = the calibration scores (scoring is a search)
-
     def __init__(
         self,
         nz: int = 100,
@@ -104,11 +102,7 @@ class AnoGAN(TorchDetector):
         threshold_images: int | None = 1000,
         **common: Any,
     ):
-        super().__init__(**common)
-        self.nz = nz
-        self.width = width
-        self.lr = lr
-        self.beta1 = beta1
+        super().__init__(nz=nz, width=width, lr=lr, beta1=beta1, **common)
         self.lam = lam
         self.search_steps = search_steps
         self.search_lr = search_lr
@@ -116,9 +110,8 @@ class AnoGAN(TorchDetector):
         self.threshold_images = threshold_images
 
     _parameter_constraints = {
-        "nz": SHARED["nz"], "width": [POSITIVE_INT], "lr": SHARED["lr"], "beta1": SHARED["beta1"], "lam": [UNIT],
-        "search_steps": [NON_NEGATIVE_INT], "search_lr": [POSITIVE], "search_schedule": [Options(_SCHEDULES)],
-        "threshold_images": [POSITIVE_INT, None],
+        "lam": [UNIT], "search_steps": [NON_NEGATIVE_INT], "search_lr": [POSITIVE],
+        "search_schedule": [Options(_SCHEDULES)], "threshold_images": [POSITIVE_INT, None],
     }
 
     # ------------------------------------------------------------ training
@@ -132,9 +125,7 @@ class AnoGAN(TorchDetector):
     def _train(self, x: np.ndarray) -> None:
         self.search_seed_ = search_seed(self.random_state)
         g, d = self.nets_["g"], self.nets_["d"]
-        betas = (self.beta1, 0.999)
-        opt_g = make_optimizer(g.parameters(), self.lr, betas)
-        opt_d = make_optimizer(d.parameters(), self.lr, betas)
+        opt_g, opt_d = self._adam(g), self._adam(d)
         g_params = list(g.parameters())
 
         def step(xb: torch.Tensor, _: int) -> dict[str, torch.Tensor]:
@@ -193,12 +184,6 @@ class AnoGAN(TorchDetector):
         x = self._validate(X, fitting=False)
         return per_image_normal(x, (self.nz,), self.search_seed_)
 
-    def _score_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        # the search needs gradients, whatever the caller's mode; autocast without its weight
-        # cache, which would keep the bf16 copy of z from before each update
-        with torch.inference_mode(False), self._autocast(cache=False):
-            return self._search_parts(x)
-
     def _search_parts(self, x: np.ndarray) -> dict[str, np.ndarray]:
         parts: dict[str, list[np.ndarray]] = {}
         bs = max(self.batch_size, 256)
@@ -243,10 +228,3 @@ class AnoGAN(TorchDetector):
                     m = self._map_to_input((xb - self.nets_["g"](z)).abs().mean(1))
                 out[i : i + len(rows)] = m.float().cpu().numpy()
         return out
-
-    # --------------------------------------------------------------- state
-    def _extra_state(self) -> dict[str, Any]:
-        return {"search_seed": torch.tensor(self.search_seed_, dtype=torch.int64)}
-
-    def _load_extra_state(self, state: dict[str, Any]) -> None:
-        self.search_seed_ = int(state["search_seed"])

@@ -45,12 +45,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.transforms import from_model_output
 from ..nets.dcgan import DCGANDecoder, _n_down
 from ..nets.init import init_dcgan
-from ..params import POSITIVE_INT, SHARED
+from ..params import SHARED, Options
 from ..registry import register
-from .torch_base import TorchDetector, make_optimizer, module_dict
+from .torch_base import DCGANDetector, crop_to_input, module_dict
 
 
 class ConvEncoder(nn.Module):
@@ -76,41 +75,31 @@ class ConvEncoder(nn.Module):
         return self.head(self.body(x)).flatten(1)
 
 
-def crop_to_input(t: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-    """The centred (h, w) window of a padded (N, C, S, S) tensor (the original pixels)."""
-    h, w = hw
-    s_h, s_w = t.shape[-2:]
-    if (s_h, s_w) == (h, w) or h > s_h or w > s_w:  # not padded (or resized: keep all pixels)
-        return t
-    top, left = (s_h - h) // 2, (s_w - w) // 2
-    return t[..., top : top + h, left : left + w]
-
-
 # Floor of the per-pixel scale in [-1, 1] units (0.05 of the [0, 1] range), so
 # that pixels constant over the training images do not get infinite weight.
 PIXEL_FLOOR = 0.1
 
-class _AutoencoderBase(TorchDetector):
-    """Shared by DCAE and VAE: hyper-parameters, optimiser, cropping, ``reconstruct``."""
+class _AutoencoderBase(DCGANDetector):
+    """Shared by DCAE and VAE: hyper-parameters, nets, optimiser, pixel scale, ``reconstruct``."""
+
+    #: the encoder's outputs per latent dimension: 1 (DCAE: the code) or 2 (VAE: mean, log-variance)
+    code_outputs = 1
 
     def __init__(self, nz: int, width: int, lr: float, beta1: float, weight_decay: float, **common: Any):
-        super().__init__(**common)
-        self.nz = nz
-        self.width = width
-        self.lr = lr
-        self.beta1 = beta1
+        super().__init__(nz=nz, width=width, lr=lr, beta1=beta1, **common)
         self.weight_decay = weight_decay
 
-    _parameter_constraints = {
-        "nz": SHARED["nz"], "width": [POSITIVE_INT], "lr": SHARED["lr"], "beta1": SHARED["beta1"],
-        "weight_decay": SHARED["weight_decay"],
-    }
+    _parameter_constraints = {"weight_decay": SHARED["weight_decay"]}
+
+    def _build(self, input_shape: tuple[int, ...]) -> None:
+        c, size = input_shape[0], self.image_size_
+        self.nets_ = module_dict(
+            encoder=init_dcgan(ConvEncoder(size, c, self.code_outputs * self.nz, self.width)),
+            decoder=init_dcgan(DCGANDecoder(size, c, self.nz, self.width)),
+        )
 
     def _optimizer(self) -> torch.optim.Optimizer:
-        return make_optimizer(self.nets_.parameters(), self.lr, (self.beta1, 0.999), weight_decay=self.weight_decay)
-
-    def _crop(self, t: torch.Tensor) -> torch.Tensor:
-        return crop_to_input(t, self.input_shape_[1:])
+        return self._adam(self.nets_, weight_decay=self.weight_decay)
 
     def _fit_pixel_scale(self, x: np.ndarray) -> None:
         """Per-pixel std of the training images (model units, [-1, 1]) plus PIXEL_FLOOR:
@@ -130,10 +119,6 @@ class _AutoencoderBase(TorchDetector):
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         self.pixel_scale_ = state["pixel_scale"].to(self.device_)
 
-    def _check_score(self) -> None:
-        if self.score not in self.SCORES:
-            raise ValueError(f"score must be one of {self.SCORES}; got {self.score!r}")
-
     def _decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.nets_["decoder"](z)
 
@@ -147,14 +132,7 @@ class _AutoencoderBase(TorchDetector):
 
     def reconstruct(self, X: Any) -> np.ndarray:
         """Reconstructions in [0, 1], shaped like the input images (N, C, H, W); eval mode."""
-        self._check_fitted()
-        x = self._validate(X, fitting=False)
-        self.nets_.eval()
-        out = []
-        with torch.inference_mode():
-            for batch in self._iter_batches(x):
-                out.append(from_model_output(self._decode(self._code(batch)), *self.input_shape_[1:]))
-        return np.concatenate(out)
+        return self._reconstructions(X)
 
 
 @register("dcae")
@@ -169,6 +147,7 @@ class DCAE(_AutoencoderBase):
 
     SCORES = ("mse", "standardized")
     score_params = ("score",)
+    _parameter_constraints = {"score": [Options(SCORES)]}
 
     def __init__(
         self,
@@ -182,17 +161,6 @@ class DCAE(_AutoencoderBase):
     ):
         super().__init__(nz=nz, width=width, lr=lr, beta1=beta1, weight_decay=weight_decay, **common)
         self.score = score
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        self._check_score()
-
-    def _build(self, input_shape: tuple[int, ...]) -> None:
-        c, size = input_shape[0], self.image_size_
-        self.nets_ = module_dict(
-            encoder=init_dcgan(ConvEncoder(size, c, self.nz, self.width)),
-            decoder=init_dcgan(DCGANDecoder(size, c, self.nz, self.width)),
-        )
 
     def _code(self, x: torch.Tensor) -> torch.Tensor:
         return self.nets_["encoder"](x)

@@ -95,31 +95,24 @@ from ..nets.joint import (
     ema_update,
     normal_init,
 )
-from ..params import BETA, NON_NEGATIVE, SHARED, UNIT, Interval, Options
+from ..params import BETA, NON_NEGATIVE, UNIT, Interval, Options
 from ..registry import register
-from .torch_base import Phase, TorchDetector, make_optimizer
+from .torch_base import DCGANDetector, Phase
 
 _ARCHES = ("auto", "mnist", "cifar")
 _DEFAULT_WIDTH = {"mnist": 64, "cifar": 128}
 _INIT_STD = {"mnist": 0.02, "cifar": 0.01}
 
 
-class _BiGANBase(TorchDetector):
+class _BiGANBase(DCGANDetector):
     """What EGBAD and ALAD share: latent size, width, Adam, and the EMA copy of
     every net (``nets_["ema"]``), which is what scores."""
 
     def __init__(self, nz: int, width: int | None, lr: float, beta1: float, ema_decay: float, **common: Any):
-        super().__init__(**common)
-        self.nz = nz
-        self.width = width
-        self.lr = lr
-        self.beta1 = beta1
+        super().__init__(nz=nz, width=width, lr=lr, beta1=beta1, **common)
         self.ema_decay = ema_decay
 
-    _parameter_constraints = {
-        "nz": SHARED["nz"], "width": [Interval(int, 2), None], "lr": SHARED["lr"], "beta1": SHARED["beta1"],
-        "ema_decay": [BETA],
-    }
+    _parameter_constraints = {"width": [Interval(int, 2), None], "ema_decay": [BETA]}
 
     # ----------------------------------------------------------------- nets
     def _make_nets(self, channels: int, size: int) -> dict[str, nn.Module]:  # pragma: no cover
@@ -173,10 +166,6 @@ class _BiGANBase(TorchDetector):
         ema = self.nets_["ema"]
         for k, m in self._live().items():
             ema_update(ema[k], m, decay)
-
-    def _adam(self, *modules: nn.Module) -> torch.optim.Optimizer:
-        params = [p for m in modules for p in m.parameters()]
-        return make_optimizer(params, self.lr, (self.beta1, 0.999))
 
     def count_parameters(self) -> int:
         """Parameters of the live nets (the EMA copy doubles the stored weights)."""

@@ -95,6 +95,7 @@ from ..losses import d_loss_wgan, g_loss_wgan, gradient_penalty
 from ..params import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, SHARED, Options
 from ..registry import register
 from ..train import StepFn, alternating
+from .berg import minmax_unit
 from .torch_base import Phase, TorchDetector
 
 _Z_REGS = ("tanh", "none")
@@ -352,21 +353,16 @@ class FAnoGAN(TorchDetector):
         # Besides A ("score"): the f-AnoGAN rows b-d of Berg et al. 2019's Table 2, scored from
         # the same fit: "l_r" = ||Q - G(E(Q))||_2 on [0, 1] images (Eq. 8; the same ranking as
         # "image"), "l_n" = ||w(Q) - w(G(E(Q)))||_2 / N_X with w each image's own min-max
-        # scaling to [0, 1] (Eq. 2-3), "l_o" = -||E(Q)||_2 / sqrt(nz) (Eq. 4)
+        # scaling to [0, 1] (Eq. 2-3, berg.minmax_unit), "l_o" = -||E(Q)||_2 / sqrt(nz) (Eq. 4)
         g, d, e = self.nets_["g"], self.nets_["d"], self.nets_["e"]
         z = e(batch)
         x_rec = g(z)
         image = (batch - x_rec).pow(2).flatten(1).mean(1)
         feature = (d.features(batch) - d.features(x_rec)).pow(2).mean(1)
         x, r = batch.float().flatten(1), x_rec.float().flatten(1)
-
-        def w(t: torch.Tensor) -> torch.Tensor:
-            lo, hi = t.amin(1, keepdim=True), t.amax(1, keepdim=True)
-            return (t - lo) / (hi - lo).clamp_min(1e-8)
-
         return {
             "image": image, "feature": feature, "score": image + self.kappa * feature,
-            "l_r": 0.5 * (x - r).norm(dim=1), "l_n": (w(x) - w(r)).norm(dim=1) / x.shape[1],
+            "l_r": 0.5 * (x - r).norm(dim=1), "l_n": (minmax_unit(x) - minmax_unit(r)).norm(dim=1) / x.shape[1],
             "l_o": -z.float().norm(dim=1) / math.sqrt(z.shape[1]),
         }
 

@@ -90,10 +90,9 @@ from ..distributed import batch_randn
 from ..losses import d_loss_bce, d_loss_rsgan, g_loss_bce, g_loss_rsgan
 from ..nets.dcgan import DCGANDecoder, DCGANEncoder
 from ..nets.init import init_dcgan
-from ..params import BETA, NON_NEGATIVE, POSITIVE_INT, SHARED, UNIT, Options
+from ..params import BETA, NON_NEGATIVE, SHARED, UNIT, Options
 from ..registry import register
-from .dcae import crop_to_input
-from .torch_base import Phase, TorchDetector, make_optimizer, module_dict
+from .torch_base import DCGANDetector, Phase, module_dict
 
 GAN_LOSSES = ("rsgan", "sgan")
 REDUCTIONS = ("sum", "mean")
@@ -115,7 +114,7 @@ class GAAEEncoder(nn.Module):
 
 
 @register("gaae")
-class GAAE(TorchDetector):
+class GAAE(DCGANDetector):
     """GAN-augmented autoencoder; A(x) = lam L_D + (1 - lam) L_R + beta L_L (Rafiee & Fevens, eq. 7).
 
     Parameters
@@ -147,11 +146,7 @@ class GAAE(TorchDetector):
         latent_norm: str = "layer",
         **common: Any,
     ):
-        super().__init__(**common)
-        self.nz = nz
-        self.width = width
-        self.lr = lr
-        self.beta1 = beta1
+        super().__init__(nz=nz, width=width, lr=lr, beta1=beta1, **common)
         self.weight_decay = weight_decay
         self.dropout = dropout
         self.gan_loss = gan_loss
@@ -162,7 +157,6 @@ class GAAE(TorchDetector):
         self.latent_norm = latent_norm
 
     _parameter_constraints = {
-        "nz": SHARED["nz"], "width": [POSITIVE_INT], "lr": SHARED["lr"], "beta1": SHARED["beta1"],
         "weight_decay": SHARED["weight_decay"], "dropout": [BETA], "lam": [UNIT], "beta": [NON_NEGATIVE, None],
         "gan_loss": [Options(GAN_LOSSES)], "reduction": [Options(REDUCTIONS)], "score_norm": [Options(SCORE_NORMS)],
         "latent_norm": [Options(LATENT_NORMS)],
@@ -202,9 +196,6 @@ class GAAE(TorchDetector):
         )
         self._norm: dict[str, tuple[float, float]] | None = None
 
-    def _crop(self, t: torch.Tensor) -> torch.Tensor:
-        return crop_to_input(t, self.input_shape_[1:])
-
     def _reduce(self, t: torch.Tensor) -> torch.Tensor:
         t = t.flatten(1)
         return t.sum(1) if self.reduction == "sum" else t.mean(1)
@@ -212,14 +203,9 @@ class GAAE(TorchDetector):
     # ------------------------------------------------------------ train
     def _train(self, x: np.ndarray) -> None:
         enc, gen, critic = self.encoder_, self.generator_, self.critic_
-        betas = (self.beta1, 0.999)
-        opt_e = make_optimizer(enc.parameters(), self.lr, betas, kind="adamw", weight_decay=self.weight_decay)
-        opt_g = make_optimizer(gen.parameters(), self.lr, betas, kind="adamw", weight_decay=self.weight_decay)
-        opt_d = make_optimizer(critic.parameters(), self.lr, betas, kind="adamw", weight_decay=self.weight_decay)
-        if self.weight_decay == 0:  # make_optimizer reads 0 as "AdamW's default"; honour an explicit 0
-            for opt in (opt_e, opt_g, opt_d):
-                for group in opt.param_groups:
-                    group["weight_decay"] = 0.0
+        opt_e, opt_g, opt_d = (
+            self._adam(m, kind="adamw", weight_decay=self.weight_decay) for m in (enc, gen, critic)
+        )
         g_params = list(gen.parameters())
         rs = self.gan_loss == "rsgan"
         self.nets_.train()
@@ -308,14 +294,7 @@ class GAAE(TorchDetector):
     # ------------------------------------------------------------- views
     def reconstruct(self, X: Any) -> np.ndarray:
         """G(E(x)) in [0, 1], shaped like the input images (N, C, H, W); eval mode."""
-        self._check_fitted()
-        x = self._validate(X, fitting=False)
-        self.nets_.eval()
-        out = []
-        with torch.inference_mode():
-            for batch in self._iter_batches(x):
-                out.append(from_model_output(self.decoder_(self.encoder_(batch)), *self.input_shape_[1:]))
-        return np.concatenate(out)
+        return self._reconstructions(X)
 
     def generate(self, n: int, seed: int = 0) -> np.ndarray:
         """n samples G(z), z ~ N(0, I) from a generator seeded with ``seed``, in [0, 1]; eval mode."""

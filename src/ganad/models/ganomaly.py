@@ -94,16 +94,17 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.optim import Optimizer
 
 from ..distributed import batch_randn
 from ..losses import d_loss_bce, feature_matching, g_loss_bce
 from ..nets.dcgan import DCGANDecoder, DCGANEncoder
 from ..nets.unet import SkipDiscriminator, UNetGenerator
 from ..nets.init import dcgan_init, init_dcgan
-from ..params import NON_NEGATIVE_INT
+from ..params import NON_NEGATIVE_INT, UNIT, Options
 from ..registry import register
-from ..train import History
-from .torch_base import TorchDetector, make_optimizer, module_dict
+from ..train import History, StepFn
+from .torch_base import DCGANDetector, module_dict
 
 _BN_MODES = ("eval", "legacy_train")
 D_REINIT_BELOW = 1e-5  # the reference restarts D when its loss falls below this
@@ -127,44 +128,39 @@ class GANomalyGenerator(nn.Module):
 
 
 # ---------------------------------------------------------------- detectors
-class _GANomalyBase(TorchDetector):
-    """Shared hyper-parameters, optimisers and the legacy BatchNorm scoring mode."""
-
-    _parameter_constraints = {"min_steps": [NON_NEGATIVE_INT]}
+class _GANomalyBase(DCGANDetector):
+    """Shared hyper-parameters, the training loop (a G step, then a D step that restarts a
+    D that has won) and the legacy BatchNorm scoring mode."""
 
     def __init__(
-        self,
-        nz: int = 100,
-        width: int = 64,
-        lr: float = 2e-4,
-        beta1: float = 0.5,
-        bn_mode: str = "eval",
-        min_steps: int = 0,
-        **common: Any,
+        self, nz: int, width: int, lr: float, beta1: float, bn_mode: str, min_steps: int, **common: Any
     ):
-        super().__init__(**common)
-        self.nz = nz
-        self.width = width
-        self.lr = lr
-        self.beta1 = beta1
+        super().__init__(nz=nz, width=width, lr=lr, beta1=beta1, **common)
         self.bn_mode = bn_mode
         self.min_steps = min_steps
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        for name in ("nz", "width"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer; got {v!r}")
-        if self.bn_mode not in _BN_MODES:
-            raise ValueError(f"bn_mode must be one of {_BN_MODES}; got {self.bn_mode!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number; got {self.lr!r}")
+    _parameter_constraints = {"bn_mode": [Options(_BN_MODES)], "min_steps": [NON_NEGATIVE_INT]}
 
-    def _optimizers(self) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
-        betas = (self.beta1, 0.999)
-        return (make_optimizer(self.nets_["g"].parameters(), self.lr, betas),
-                make_optimizer(self.nets_["d"].parameters(), self.lr, betas))
+    def _train(self, x: np.ndarray) -> None:
+        g, d = self.nets_["g"], self.nets_["d"]
+        opt_g, opt_d = self._adam(g), self._adam(d)
+        self._fit_loop(self._step(g, d, opt_g, opt_d), x, opt_g, opt_d)
+
+    def _step(self, g: nn.Module, d: nn.Module, opt_g: Optimizer, opt_d: Optimizer) -> StepFn:  # pragma: no cover
+        """The training step ``step(batch, t)``: a G step on ``opt_g``, then :meth:`_update_d`."""
+        raise NotImplementedError
+
+    def _update_d(self, d: nn.Module, opt_d: Optimizer, loss_d: torch.Tensor) -> float:
+        """One D step on ``loss_d``; a D that won outright (loss below ``D_REINIT_BELOW``) is
+        restarted, as the reference does, decided on the global batch under torchrun.
+        Returns 1.0 when D was restarted, else 0.0 (the step's "d_reinit")."""
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        reinit = float(self._global_mean(loss_d.detach()).item() < D_REINIT_BELOW)
+        if reinit:
+            d.apply(dcgan_init)
+        return reinit
 
     def _epochs_for(self, x: np.ndarray) -> int:
         """``epochs``, raised so that training makes at least ``min_steps`` optimisation
@@ -279,9 +275,7 @@ class GANomaly(_GANomalyBase):
             d=init_dcgan(DCGANEncoder(size, c, 1, self.width)),  # the reference builds D from ngf too
         )
 
-    def _train(self, x: np.ndarray) -> None:
-        g, d = self.nets_["g"], self.nets_["d"]
-        opt_g, opt_d = self._optimizers()
+    def _step(self, g: nn.Module, d: nn.Module, opt_g: Optimizer, opt_d: Optimizer) -> StepFn:
         g_params = list(g.parameters())
 
         def step(xb: torch.Tensor, _: int) -> dict[str, torch.Tensor | float]:
@@ -296,16 +290,10 @@ class GANomaly(_GANomalyBase):
             opt_g.step()
 
             loss_d = 0.5 * d_loss_bce(d.head(h_real).flatten(), d(x_hat.detach()).flatten())
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-            # D won outright: restart it, as the reference does (decided on the global batch under torchrun)
-            reinit = float(self._global_mean(loss_d.detach()).item() < D_REINIT_BELOW)
-            if reinit:
-                d.apply(dcgan_init)
+            reinit = self._update_d(d, opt_d, loss_d)
             return {"g": loss_g, "g_adv": adv, "g_con": con, "g_enc": enc, "d": loss_d, "d_reinit": reinit}
 
-        self._fit_loop(step, x, opt_g, opt_d)
+        return step
 
     def _bn_passes(self, nets: nn.ModuleDict, xb: torch.Tensor, noise: torch.Generator) -> None:
         # a step runs G on x, then D on x (once: its features serve both steps) and twice on x_hat
@@ -384,12 +372,7 @@ class SkipGANomaly(_GANomalyBase):
         self.noise_std = noise_std
         self.score_norm = score_norm
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        if self.score_norm not in ("minmax", "none"):
-            raise ValueError(f"score_norm must be 'minmax' or 'none'; got {self.score_norm!r}")
-        if not 0.0 <= self.lam <= 1.0:
-            raise ValueError(f"lam must be in [0, 1]; got {self.lam!r}")
+    _parameter_constraints = {"score_norm": [Options(("minmax", "none"))], "lam": [UNIT]}
 
     def _build(self, input_shape: tuple[int, ...]) -> None:
         c, size = input_shape[0], self.image_size_
@@ -399,9 +382,7 @@ class SkipGANomaly(_GANomalyBase):
         )
         self._norm: tuple[float, float] | None = None
 
-    def _train(self, x: np.ndarray) -> None:
-        g, d = self.nets_["g"], self.nets_["d"]
-        opt_g, opt_d = self._optimizers()
+    def _step(self, g: nn.Module, d: nn.Module, opt_g: Optimizer, opt_d: Optimizer) -> StepFn:
         g_params = list(g.parameters())
 
         def step(xb: torch.Tensor, _: int) -> dict[str, torch.Tensor | float]:
@@ -420,15 +401,10 @@ class SkipGANomaly(_GANomalyBase):
 
             logit_fake_d, f_fake_d = d(x_hat.detach())
             loss_d = d_loss_bce(logit_real, logit_fake_d) + self.w_lat * feature_matching(f_real, f_fake_d)
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-            reinit = float(self._global_mean(loss_d.detach()).item() < D_REINIT_BELOW)
-            if reinit:
-                d.apply(dcgan_init)
+            reinit = self._update_d(d, opt_d, loss_d)
             return {"g": loss_g, "g_adv": adv, "g_con": con, "g_lat": lat, "d": loss_d, "d_reinit": reinit}
 
-        self._fit_loop(step, x, opt_g, opt_d)
+        return step
 
     def _bn_passes(self, nets: nn.ModuleDict, xb: torch.Tensor, noise: torch.Generator) -> None:
         # a step runs G on its (noisy) input, then D on x, x_hat (G step) and x_hat (D step)

@@ -31,7 +31,7 @@ from torch.nn.utils import parametrize
 from .. import distributed
 from ..base import BaseDetector
 from ..params import BOOL, POSITIVE_INT, SHARE, SHARED, Options, Path
-from ..data.transforms import model_size, to_model_input, unit_to_model
+from ..data.transforms import from_model_output, model_size, to_model_input, unit_to_model
 
 if TYPE_CHECKING:
     from ..train import History, StepFn
@@ -58,6 +58,16 @@ def seed_everything(seed: int | None) -> torch.Generator:
     torch.manual_seed(seed)
     g.manual_seed(seed)
     return g
+
+
+def crop_to_input(t: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """The centred (h, w) window of a padded (N, C, S, S) tensor (the original pixels)."""
+    h, w = hw
+    s_h, s_w = t.shape[-2:]
+    if (s_h, s_w) == (h, w) or h > s_h or w > s_w:  # not padded (or resized: keep all pixels)
+        return t
+    top, left = (s_h - h) // 2, (s_w - w) // 2
+    return t[..., top : top + h, left : left + w]
 
 
 PRECISIONS = ("fp32", "bf16")
@@ -330,6 +340,11 @@ class TorchDetector(BaseDetector):
         runs it); a detector with its own preprocessing overrides both."""
         return unit_to_model(t, self.image_size_)
 
+    def _crop(self, t: torch.Tensor) -> torch.Tensor:
+        """The input's own pixels of a batch at the nets' side (the padding of :meth:`_to_input` cut off),
+        so that losses and scores are not diluted by constant padding."""
+        return crop_to_input(t, self.input_shape_[1:])
+
     def _iter_batches(self, x: np.ndarray, batch_size: int | None = None) -> Iterator[torch.Tensor]:
         bs = batch_size or max(self.batch_size, 256)
         for i in range(0, len(x), bs):
@@ -460,8 +475,6 @@ class TorchDetector(BaseDetector):
     def _map_to_input(self, m: torch.Tensor) -> torch.Tensor:
         """(B, S, S) at the nets' side -> (B, H, W) at the input's: the padding that
         :func:`ganad.data.transforms.to_model_input` added is cropped off, a resize is undone."""
-        from .dcae import crop_to_input
-
         h, w = self.input_shape_[1:]
         m = crop_to_input(m, (h, w))
         if tuple(m.shape[-2:]) != (h, w):
@@ -485,6 +498,18 @@ class TorchDetector(BaseDetector):
                 bar.update(len(m))
         return out
 
+    def _reconstructions(self, X: Any) -> np.ndarray:
+        """:meth:`_reconstruct_batch` of every image of ``X`` in [0, 1], shaped like the input
+        images (N, C, H, W), in eval mode: the body of the autoencoders' ``reconstruct``."""
+        self._check_fitted()
+        x = self._validate(X, fitting=False)
+        self.nets_.eval()
+        out = []
+        with torch.inference_mode():
+            for batch in self._iter_batches(x):
+                out.append(from_model_output(self._reconstruct_batch(batch), *self.input_shape_[1:]))
+        return np.concatenate(out)
+
     def _batched(self, x: np.ndarray, fn: Any) -> np.ndarray:
         """``fn(batch) -> (B,) tensor`` over ``x`` in eval mode under inference_mode."""
         return self._fill(x, lambda b: {"score": fn(b)})["score"]
@@ -506,6 +531,33 @@ class TorchDetector(BaseDetector):
 
     def count_parameters(self) -> int:
         return sum(p.numel() for p in self.nets_.parameters())
+
+
+class DCGANDetector(TorchDetector):
+    """A detector on DCGAN-style nets: latent size ``nz``, base channel ``width`` and
+    Adam(``lr``, (``beta1``, 0.999)) for its nets.
+
+    One declaration of these hyper-parameters, their constraints and the optimiser
+    factory, which AnoGAN, GANomaly, EGBAD / ALAD, GAAE and the autoencoders share.
+    """
+
+    def __init__(self, nz: int, width: int | None, lr: float, beta1: float, **common: Any):
+        super().__init__(**common)
+        self.nz = nz
+        self.width = width
+        self.lr = lr
+        self.beta1 = beta1
+
+    _parameter_constraints = {
+        "nz": SHARED["nz"], "width": [POSITIVE_INT], "lr": SHARED["lr"], "beta1": SHARED["beta1"],
+    }
+
+    def _adam(self, *modules: nn.Module, **kw: Any) -> torch.optim.Optimizer:
+        """Adam(lr, (beta1, 0.999)) over every parameter of ``modules``: one optimiser for them
+        all, which updates each net as its own would (Adam is per parameter); ``kw`` goes to
+        :func:`make_optimizer` (``kind="adamw"``, ``weight_decay``)."""
+        params = [p for m in modules for p in m.parameters()]
+        return make_optimizer(params, self.lr, (self.beta1, 0.999), **kw)
 
 
 def make_optimizer(

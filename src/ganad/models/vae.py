@@ -75,12 +75,9 @@ import torch
 import torch.nn.functional as F
 
 from ..distributed import batch_randn
-from ..nets.dcgan import DCGANDecoder
-from ..nets.init import init_dcgan
 from ..params import NON_NEGATIVE_INT, POSITIVE, Options
 from ..registry import register
-from .dcae import ConvEncoder, _AutoencoderBase
-from .torch_base import module_dict
+from .dcae import _AutoencoderBase
 
 LIKELIHOODS = ("gaussian", "gaussian_pixel", "bernoulli")
 LOGVAR_RANGE = (-20.0, 10.0)
@@ -101,6 +98,7 @@ class VAE(_AutoencoderBase):
 
     SCORES = ("elbo", "elbo_pixel")
     score_params = ("score",)
+    code_outputs = 2  # mu and log sigma^2
 
     def __init__(
         self,
@@ -123,18 +121,8 @@ class VAE(_AutoencoderBase):
 
     _parameter_constraints = {
         "likelihood": [Options(LIKELIHOODS)], "sigma": [POSITIVE], "n_samples": [NON_NEGATIVE_INT],
+        "score": [Options(SCORES)],
     }
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        self._check_score()
-
-    def _build(self, input_shape: tuple[int, ...]) -> None:
-        c, size = input_shape[0], self.image_size_
-        self.nets_ = module_dict(
-            encoder=init_dcgan(ConvEncoder(size, c, 2 * self.nz, self.width)),
-            decoder=init_dcgan(DCGANDecoder(size, c, self.nz, self.width)),
-        )
 
     # ----------------------------------------------------------- pieces
     def _posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

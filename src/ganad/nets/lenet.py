@@ -58,21 +58,18 @@ LENET_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _pair(size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(size, int):
-        return size, size
-    h, w = size
-    return int(h), int(w)
-
-
-def _check(size: tuple[int, int], widths: Sequence[int], rep_dim: int) -> None:
+def _checked_size(size: int | Sequence[int], widths: Sequence[int], rep_dim: int) -> tuple[int, int]:
+    """``size`` as (H, W), checked with ``widths`` and ``rep_dim``: the one geometry check
+    of the encoder and of its mirrored decoder, which must accept the same settings."""
+    hw = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     k = len(widths)
     if k < 1 or any(int(w) < 1 for w in widths):
         raise ValueError(f"widths must be a non-empty list of positive integers; got {widths!r}")
-    if size[0] % 2**k or size[1] % 2**k or min(size) < 2**k:
-        raise ValueError(f"LeNet with {k} pooling stages needs an input side divisible by {2**k}; got {size}")
+    if hw[0] % 2**k or hw[1] % 2**k or min(hw) < 2**k:
+        raise ValueError(f"LeNet with {k} pooling stages needs an input side divisible by {2**k}; got {hw}")
     if rep_dim < 1:
         raise ValueError(f"rep_dim must be a positive integer; got {rep_dim!r}")
+    return hw
 
 
 def xavier_lrelu_init(net: nn.Module) -> nn.Module:
@@ -95,8 +92,7 @@ class LeNetEncoder(nn.Module):
         rep_dim: int = 32,
     ):
         super().__init__()
-        hw = _pair(size)
-        _check(hw, widths, rep_dim)
+        hw = _checked_size(size, widths, rep_dim)
         layers: list[nn.Module] = []
         c = channels
         for w in widths:
@@ -130,8 +126,7 @@ class LeNetDecoder(nn.Module):
         bn1d: bool = False,
     ):
         super().__init__()
-        hw = _pair(size)
-        _check(hw, widths, rep_dim)
+        hw = _checked_size(size, widths, rep_dim)
         if rep_dim % 16:
             raise ValueError(
                 f"the LeNet decoder reshapes the code to (rep_dim/16, 4, 4): rep_dim must be a multiple of 16; got {rep_dim}"

@@ -10,6 +10,8 @@ no bias (BatchNorm cancels it).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
@@ -95,24 +97,14 @@ class MLPDiscriminator(nn.Module):
     """x (N, D) [and z (N, nz) for BiGAN-style joint critics] -> one logit (N, 1).
 
     With ``z_dim > 0`` the critic takes ``(x, z)`` and concatenates them,
-    so ``losses.gradient_penalty`` can interpolate both.
+    so ``losses.gradient_penalty`` can interpolate both.  ``kw``: the hidden
+    layers' ``slope``, ``norm``, ``sn`` and ``dropout``, as for :class:`MLP`.
     """
 
-    def __init__(
-        self,
-        in_dim: int,
-        width: int = 64,
-        depth: int = 2,
-        *,
-        z_dim: int = 0,
-        slope: float = 0.2,
-        norm: str = "none",
-        sn: bool = False,
-        dropout: float = 0.0,
-    ):
+    def __init__(self, in_dim: int, width: int = 64, depth: int = 2, *, z_dim: int = 0, **kw: Any):
         super().__init__()
         self.z_dim = z_dim
-        self.net = MLP(in_dim + z_dim, 1, width, depth, slope=slope, norm=norm, sn=sn, dropout=dropout)
+        self.net = MLP(in_dim + z_dim, 1, width, depth, out_act=None, **kw)  # a logit (out_act in kw: TypeError)
 
     def _join(self, x: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
         x = x.flatten(1)

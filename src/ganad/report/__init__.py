@@ -5,27 +5,8 @@
 ...                      metrics={"auroc": 0.93}, names=file_names)
 """
 
+from . import plots
 from .html import write_report, write_score_report
-from .plots import (
-    extremes_grid_png,
-    extremes_maps_png,
-    pr_curve_png,
-    image_grid_png,
-    rank_extremes,
-    residual_heatmap_png,
-    roc_curve_png,
-    score_histogram_png,
-)
+from .plots import *  # noqa: F403 - the figure functions, listed once in plots.__all__
 
-__all__ = [
-    "write_report",
-    "write_score_report",
-    "pr_curve_png",
-    "extremes_maps_png",
-    "rank_extremes",
-    "roc_curve_png",
-    "score_histogram_png",
-    "image_grid_png",
-    "extremes_grid_png",
-    "residual_heatmap_png",
-]
+__all__ = ["write_report", "write_score_report", *plots.__all__]

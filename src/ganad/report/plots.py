@@ -74,6 +74,18 @@ def _as_labels(y: Sequence[int] | np.ndarray, n: int) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+def _both_classes(
+    y: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, curve: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, labels) checked as by :func:`_as_scores` and :func:`_as_labels`, and ValueError
+    unless the labels hold both classes: the inputs every ROC or PR ``curve`` needs."""
+    s = _as_scores(scores)
+    yy = _as_labels(y, s.size)
+    if np.unique(yy).size < 2:
+        raise ValueError(f"{curve} curve needs both classes in y (0 normal and 1 anomalous)")
+    return s, yy
+
+
 def _as_images(images: np.ndarray, name: str = "images") -> np.ndarray:
     """Images as ``(N, H, W)`` or ``(N, H, W, 3)``; channel-first input is moved last.
 
@@ -176,10 +188,7 @@ def roc_curve_png(
 
     Raises ValueError unless ``y`` contains both classes.
     """
-    s = _as_scores(scores)
-    yy = _as_labels(y, s.size)
-    if np.unique(yy).size < 2:
-        raise ValueError("ROC curve needs both classes in y (0 normal and 1 anomalous)")
+    s, yy = _both_classes(y, scores, "ROC")
     fpr, tpr, _ = roc_curve(yy, s)
     auc = float(roc_auc_score(yy, s))
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
@@ -199,10 +208,7 @@ def pr_curve_png(
 
     Raises ValueError unless ``y`` contains both classes.
     """
-    s = _as_scores(scores)
-    yy = _as_labels(y, s.size)
-    if np.unique(yy).size < 2:
-        raise ValueError("PR curve needs both classes in y (0 normal and 1 anomalous)")
+    s, yy = _both_classes(y, scores, "PR")
     precision, recall, _ = precision_recall_curve(yy, s)
     ap = float(average_precision_score(yy, s))
     base = float(yy.mean())
