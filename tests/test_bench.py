@@ -406,3 +406,16 @@ def test_ood_a_score_is_the_typicality_of_the_score_under_the_validation_normals
     assert rec["auroc_typical"] == pytest.approx(want)
     # uniform noise scores far above every normal: the two-sided score keeps it anomalous
     assert rec["auroc_typical"] > 0.9 and rec["auroc"] > 0.9
+
+
+def test_plain_bench_commands_of_the_searches_match_their_stored_rows():
+    # `ganad bench --models anogan` (and adgan) must plan the stored cells' sizes, not
+    # the models' own defaults (hours per cell on this CPU)
+    from ganad.bench.store import cell_key
+
+    anogan = runner.plan(["anogan"], "fashion-mnist", "one-class", [0], [0])[0]
+    scripted = runner.plan(["anogan"], "fashion-mnist", "one-class", [0], [0],
+                           params={"anogan": {"width": 16, "epochs": 5, "search_steps": 100}})[0]
+    assert cell_key(anogan.key_record()) == cell_key(scripted.key_record())
+    adgan = runner.plan(["adgan"], "fashion-mnist", "one-class", [0], [0], protocol_options={"test_subset": 5000})[0]
+    assert adgan.params["width"] == 16 and "lr" not in adgan.params and adgan.regime == "none"

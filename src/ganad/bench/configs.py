@@ -68,6 +68,11 @@ PARAMS: dict[str, dict[str, Any]] = {
     # ~98 s per epoch on 4,860 Fashion-MNIST images (class 0; docstring of ganad.models.ama).
     "ama": {"gen_width": 32, "critic_width": 32, "enc_width": 16, "batch_size": 64, "critic_batches": "new",
             "epochs": 4, "atypical_start": 1, "lr_milestones": [1, 2]},
+    # The test-time searches at the sizes of the stored rows (benchmarks/anogan_cpu.sh,
+    # adgan_cpu.sh): the models' own defaults (width 64; AnoGAN 500 search steps, ADGAN
+    # 64 seeds) score under 1 image per second on one thread, hours per cell.
+    "anogan": {"width": 16, "epochs": 5, "search_steps": 100},
+    "adgan": {"width": 16, "epochs": 60, "n_seed": 8, "threshold_images": 500},
     # Berg et al.: progressive growth 4 -> 32 px at width 32 (the paper: 512), 2,400 images
     # per fade / stable phase (the growth takes ~3 epochs of a Fashion-MNIST class), then
     # ~2 epochs at 32 px: ~5.5 minutes per class on one thread (see the model's docstring).
