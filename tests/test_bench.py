@@ -417,5 +417,10 @@ def test_plain_bench_commands_of_the_searches_match_their_stored_rows():
     scripted = runner.plan(["anogan"], "fashion-mnist", "one-class", [0], [0],
                            params={"anogan": {"width": 16, "epochs": 5, "search_steps": 100}})[0]
     assert cell_key(anogan.key_record()) == cell_key(scripted.key_record())
+    from ganad.bench.provenance import record_selection
+
     adgan = runner.plan(["adgan"], "fashion-mnist", "one-class", [0], [0], protocol_options={"test_subset": 5000})[0]
-    assert adgan.params["width"] == 16 and "lr" not in adgan.params and adgan.regime == "none"
+    assert {k: adgan.params[k] for k in ("width", "epochs", "n_seed", "threshold_images")} == {
+        "width": 16, "epochs": 60, "n_seed": 8, "threshold_images": 500}
+    # at the default lr, chosen on labelled validation anomalies: read as semi-supervised, not as none
+    assert "lr" not in adgan.params and record_selection(adgan.key_record()) == "labelled:150"

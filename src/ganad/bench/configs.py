@@ -70,7 +70,9 @@ PARAMS: dict[str, dict[str, Any]] = {
             "epochs": 4, "atypical_start": 1, "lr_milestones": [1, 2]},
     # The test-time searches at the sizes of the stored rows (benchmarks/anogan_cpu.sh,
     # adgan_cpu.sh): the models' own defaults (width 64; AnoGAN 500 search steps, ADGAN
-    # 64 seeds) score under 1 image per second on one thread, hours per cell.
+    # 64 seeds) score under 1 image per second on one thread, hours per cell.  ADGAN runs at
+    # its default lr 5e-4, chosen on labelled validation anomalies: its rows read as
+    # labelled:150 (ganad.bench.provenance); --param adgan.lr=5e-5 gives unsupervised ones.
     "anogan": {"width": 16, "epochs": 5, "search_steps": 100},
     "adgan": {"width": 16, "epochs": 60, "n_seed": 8, "threshold_images": 500},
     # Berg et al.: progressive growth 4 -> 32 px at width 32 (the paper: 512), 2,400 images

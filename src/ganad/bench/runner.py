@@ -58,10 +58,7 @@ def typical_auroc(det: Any, split: Any, test_scores: np.ndarray, reuse: FitReuse
     if len(split.val) < 2 or split.val.n_anomalous:
         return {}
     val = split.val.x
-    if reuse is None:
-        val_scores = det.decision_function(val)
-    else:
-        val_scores, _ = reuse.scores("score", val, det.decision_function)
+    val_scores = det.decision_function(val) if reuse is None else reuse.scores("score", val, det.decision_function)[0]
     mu, sigma = gaussian(val_scores)
     return {"auroc_typical": metrics.roc_auc(split.test.y, a_score(test_scores, mu, sigma)),
             "typical_gaussian": {"mu": mu, "sigma": sigma, "n": int(len(val))}}
@@ -196,17 +193,16 @@ def run_cell(cell: Cell, *, progress: bool = False, reuse: FitReuse | None = Non
         fit_seconds = time.perf_counter() - t0
         if reuse is not None:
             reuse.put(reuse_key, (det, chosen, trials, fit_seconds))
-    block_reuse = reuse if cell.protocol == "ood" else None
     verbose = getattr(det, "verbose", None)
     if progress and verbose is not None:
         det.verbose = True  # scoring only (the record does not hold it): a search over 10,000 images takes hours
     t1 = time.perf_counter()
-    scores, n_scored = score_blocks(split.test.x, split.test.y, "score", det.decision_function, block_reuse)
+    scores, n_scored = score_blocks(split.test.x, split.test.y, "score", det.decision_function, reuse)
     score_seconds = time.perf_counter() - t1
     result = metrics.evaluate(split.test.y, scores, threshold=det.threshold_)
     part_auroc = None
     if configs.record_parts(cell.model):  # the score's terms and the paper's alternative scores
-        parts, _ = score_blocks(split.test.x, split.test.y, "parts", det.score_parts, block_reuse)
+        parts, _ = score_blocks(split.test.x, split.test.y, "parts", det.score_parts, reuse)
         part_auroc = {
             k: metrics.roc_auc(split.test.y, v) for k, v in parts.items() if k != "score" and np.isfinite(v).all()
         }
@@ -225,7 +221,7 @@ def run_cell(cell: Cell, *, progress: bool = False, reuse: FitReuse | None = Non
         }
     if cell.protocol == "ood":
         extra = {"other": cell.protocol_options.get("other"), "anomaly_source": split.info.get("anomaly_source"),
-                 **typical_auroc(det, split, scores, block_reuse)}
+                 **typical_auroc(det, split, scores, reuse)}
     config = cell.config()
     return {
         **cell.key_record(),
@@ -302,11 +298,11 @@ def run_bench(
             rec = run_cell(cell, progress=progress, reuse=reuse if cell.protocol == "ood" else None)
             store.append(rec)
             new.append(rec)
-            berg = f" (Berg layout {rec['auroc_berg_layout']:.4f})" if "auroc_berg_layout" in rec else ""
-            berg += f" (A-score {rec['auroc_typical']:.4f})" if rec.get("auroc_typical") is not None else ""
+            also = f" (Berg layout {rec['auroc_berg_layout']:.4f})" if "auroc_berg_layout" in rec else ""
+            also += f" (A-score {rec['auroc_typical']:.4f})" if rec.get("auroc_typical") is not None else ""
             log(
                 f"{cell.describe()}: "
-                f"AUROC {rec['auroc']:.4f}{berg} AUPRC {rec['auprc']:.4f} fit {rec['fit_seconds']:.1f}s "
+                f"AUROC {rec['auroc']:.4f}{also} AUPRC {rec['auprc']:.4f} fit {rec['fit_seconds']:.1f}s "
                 f"score {rec['score_seconds']:.1f}s selected {json.dumps(rec['selected'])}"
             )
             bar.set_postfix(score=f"{rec['score_images_per_second']:.1f} img/s", refresh=False)
