@@ -424,3 +424,15 @@ def test_plain_bench_commands_of_the_searches_match_their_stored_rows():
         "width": 16, "epochs": 60, "n_seed": 8, "threshold_images": 500}
     # at the default lr, chosen on labelled validation anomalies: read as semi-supervised, not as none
     assert "lr" not in adgan.params and record_selection(adgan.key_record()) == "labelled:150"
+
+
+def test_records_store_the_updates_per_network_and_the_table_shows_them(tmp_path):
+    params = {"dcae": {"epochs": 2, "batch_size": 16, "calibration_fraction": 0.0, "width": 4}}
+    cells = runner.plan(["dcae", "kde"], "digits", "one-class", [0], [0], params=params)
+    runner.run_bench(cells, tmp_path / "results", log=lambda _: None, progress=False)
+    recs = {r["model"]: r for r in ResultStore(store_path(tmp_path / "results", "digits", "one-class")).records()}
+    steps = 2 * (recs["dcae"]["n_train"] // 16)  # epochs x whole batches of the training split
+    assert recs["dcae"]["updates"] == {"opt": steps} and recs["kde"]["updates"] is None
+    text = render.render(tmp_path / "results")
+    row = next(line for line in text.splitlines() if line.startswith("| **dcae**"))
+    assert f"| opt {steps} |" in row

@@ -22,6 +22,7 @@ import torch
 import ganad
 from ganad import train
 from ganad.base import RUN_ONLY_PARAMS
+from ganad.models.torch_base import TorchDetector
 from ganad.registry import get_class
 
 from conftest import tiny
@@ -108,6 +109,9 @@ def test_tiny_fit_on_real_data_sets_the_fitted_attributes(name, train_x, test_x)
     np.testing.assert_array_equal(pred, (s > det.threshold_).astype(int))
     p = det.predict_proba(test_x)
     assert p.shape == (len(test_x), 2) and np.allclose(p.sum(1), 1) and (p >= 0).all() and (p <= 1).all()
+    if isinstance(det, TorchDetector):  # the training budget per network, for the benchmark records
+        assert det.updates_ and all(isinstance(v, int) and v >= 0 for v in det.updates_.values())
+        assert sum(det.updates_.values()) > 0, det.updates_
 
 
 # --------------------------------------------------------- 2. save / load

@@ -245,3 +245,37 @@ def test_resume_after_kill_9_gives_identical_weights(tmp_path):
         assert torch.equal(v, b["net"][k]), k
     for sa, sb in zip(a["opt"]["state"].values(), b["opt"]["state"].values()):
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_updates_count_each_optimiser_step_and_a_resumed_run_continues_the_count(tmp_path):
+    torch.manual_seed(0)
+    d, g = nn.Linear(3, 1), nn.Linear(3, 1)
+    opt_d, opt_g = torch.optim.SGD(d.parameters(), 1e-3), torch.optim.SGD(g.parameters(), 1e-3)
+
+    def update(net, opt, b):
+        opt.zero_grad()
+        loss = net(b).pow(2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    crash_at = {"step": 7}  # epoch 2 of 5 steps per epoch
+
+    def d_step(b, step):
+        if step == crash_at["step"]:
+            raise KeyboardInterrupt  # a kill mid-epoch: the epoch's partial steps are not counted
+        return {"d": update(d, opt_d, b)}
+
+    def g_step(b, step):
+        return {"g": update(g, opt_g, b)}
+
+    ck = tmp_path / "ckpt.pt"
+    run = dict(data=DATA, to_input=_to_float, epochs=3, batch_size=8, state={"d": d, "g": g, "opt_d": opt_d,
+               "opt_g": opt_g}, checkpoint=ck)
+    with pytest.raises(KeyboardInterrupt):
+        fit_loop(alternating(d_step, g_step, n_critic=2), generator=torch.Generator().manual_seed(0), **run)
+    assert load_checkpoint(ck)["history"]["updates"] == {"opt_d": 5, "opt_g": 2}  # epoch 1: steps 1, 3
+    crash_at["step"] = -1
+    h = fit_loop(alternating(d_step, g_step, n_critic=2), generator=torch.Generator().manual_seed(0), **run)
+    assert h.resumed_from == 1
+    assert h.updates == {"opt_d": 15, "opt_g": 7}  # 3 epochs x 5 critic steps; every second global step

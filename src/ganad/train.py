@@ -54,7 +54,7 @@ import random
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, ContextManager, Mapping
+from typing import Any, Callable, ContextManager, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -103,6 +103,9 @@ class History:
     train_seconds: float = 0.0
     stopped_early: bool = False
     resumed_from: int = 0  # epochs already complete in the checkpoint this call found
+    # optimiser name -> step() calls (each optimiser updates one network or a named group);
+    # counted by a step hook, so the closures need not report them, and checkpointed with the rest
+    updates: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -516,11 +519,31 @@ def fit_loop(
         return run.hist
     synced = distributed.convert_sync_batchnorm(run.modules.values()) if sync_batchnorm and world > 1 else []
     try:
-        with distributed.data_parallel(run.state):
+        with distributed.data_parallel(run.state), _count_updates(run):
             _epochs(run, start, val_loss, patience)
     finally:
         distributed.revert(synced)
     return run.hist
+
+
+@contextlib.contextmanager
+def _count_updates(run: _Run) -> Iterator[None]:
+    """While inside, every ``step()`` of an optimiser in ``run.state`` adds one to
+    ``run.hist.updates[name]`` (resumed runs continue the stored counts)."""
+    def counter(name: str) -> Callable[..., None]:
+        def count(*_: Any) -> None:
+            run.hist.updates[name] = run.hist.updates.get(name, 0) + 1
+        return count
+
+    opts = {k: v for k, v in run.state.items() if isinstance(v, torch.optim.Optimizer)}
+    for k in opts:
+        run.hist.updates.setdefault(k, 0)
+    handles = [v.register_step_post_hook(counter(k)) for k, v in opts.items()]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
 
 
 def _epochs(run: _Run, start: int, val_loss: Callable[[], float] | None, patience: int | None) -> None:

@@ -99,8 +99,8 @@ def table(records: list[dict[str, Any]], dataset: str, protocol: str, section: s
     peers = PEERS.get((dataset, protocol), []) if section == "unsupervised" else []
     classes = sorted({_class_of(r) for r in records} | {c for _, d, *_ in published for c in d}
                      | {c for _, d, _ in peers for c in d})
-    head = ["method", "selection", *[str(c) for c in classes], "mean ± std (classes)", "seeds", "AUPRC", "F1",
-            "fit s", "score s", "source"]
+    head = ["method", "selection", *[str(c) for c in classes], "mean ± std (classes)", "seeds", "updates",
+            "AUPRC", "F1", "fit s", "score s", "source"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for rs in _groups(records):
         per_class: dict[int, list[float]] = defaultdict(list)
@@ -120,20 +120,32 @@ def table(records: list[dict[str, Any]], dataset: str, protocol: str, section: s
         complete = "" if len(per_class) == len(classes) else f" ({len(per_class)} classes)"
         lines.append("| " + " | ".join([
             _label(rs[0]), _selection_cell(rs[0]), *cells,
-            f"**{_fmt(np.mean(means))}** ± {np.std(means):.3f}{complete}", str(len(seeds)),
+            f"**{_fmt(np.mean(means))}** ± {np.std(means):.3f}{complete}", str(len(seeds)), updates_cell(rs),
             _fmt(np.mean([r["auprc"] for r in rs])), _fmt(np.mean([r["f1"] for r in rs])),
             f"{np.mean([r['fit_seconds'] for r in rs]):.1f}", f"{np.mean([r['score_seconds'] for r in rs]):.2f}",
             f"ours, {rs[0]['device'].split(':')[0]}, commit {rs[-1]['git_commit']}",
         ]) + " |")
     for label, per, mean, source in published:
         cells = [_fmt(per[c]) if c in per else "" for c in classes]
-        lines.append("| " + " | ".join([label, published_regime(label), *cells, _fmt(mean), "", "", "", "", "",
+        lines.append("| " + " | ".join([label, published_regime(label), *cells, _fmt(mean), "", "", "", "", "", "",
                                         f"published: {source}"]) + " |")
     for label, per, source in peers:
         cells = [_fmt(per[c]) if c in per else "" for c in classes]
         m = _fmt(np.mean(list(per.values()))) + ("" if len(per) == len(classes) else f" ({len(per)} classes)")
-        lines.append("| " + " | ".join([label, "none", *cells, m, "1", "", "", "", "", f"peer: {source}"]) + " |")
+        lines.append("| " + " | ".join([label, "none", *cells, m, "1", "", "", "", "", "", f"peer: {source}"]) + " |")
     return "\n".join(lines)
+
+
+def updates_cell(rs: list[dict[str, Any]]) -> str:
+    """The optimiser steps per network of a row's fits (median over its records, "opt_"
+    dropped: "g 420, d 420"); "n/r" when no record stored them (runs before they were
+    counted), "" for models without a training loop."""
+    counted = [r["updates"] for r in rs if r.get("updates")]
+    if not counted:
+        return "" if all("updates" in r for r in rs) else "n/r"
+    names = list(dict.fromkeys(k for u in counted for k in u))
+    med = {k: int(np.median([u.get(k, 0) for u in counted])) for k in names}
+    return ", ".join(f"{k.replace('opt_', '').replace('/opt', '') or k} {v}" for k, v in med.items())
 
 
 def _gamma(r: dict[str, Any]) -> float | None:

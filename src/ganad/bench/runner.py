@@ -14,7 +14,8 @@ Besides the metrics, a record carries ``selection`` (the regime),
 (:mod:`ganad.bench.provenance`), and per protocol: ``gamma``,
 ``n_train_anomalies`` and ``auroc_berg_layout`` (contamination: AUROC on
 Berg et al.'s section 4.1.1 test layout, from the same scores), ``other``
-(ood).
+(ood), and ``updates``: the optimiser steps per network of the fit
+(``"<phase>/<optimiser>"``: count; None for models without a training loop).
 """
 
 from __future__ import annotations
@@ -236,6 +237,7 @@ def run_cell(cell: Cell, *, progress: bool = False, reuse: FitReuse | None = Non
         "fit_seconds": fit_seconds, "fit_reused": kept is not None, "score_seconds": score_seconds,
         "n_scored": n_scored, "score_images_per_second": n_scored / max(score_seconds, 1e-9),
         "train_images_per_second": getattr(history, "images_per_second", None),
+        "updates": getattr(det, "updates_", None),
         "peak_rss_mb": peak_rss_mb(),
         "n_train": len(split.train), "n_val": len(split.val), "n_test": len(split.test),
         "test_anomalies": split.test.n_anomalous,

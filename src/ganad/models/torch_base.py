@@ -239,7 +239,9 @@ class TorchDetector(BaseDetector):
         :meth:`_holdout`) is kept out of every phase for early stopping.
         ``data`` replaces that split: the loop batches ``data`` through
         ``to_input`` (default :meth:`_to_input`) and validates on ``x_val``
-        (None: no validation).  ``history_`` is the last phase's History.
+        (None: no validation).  ``history_`` is the last phase's History;
+        ``updates_`` maps ``"<phase>/<optimiser>"`` (``"<optimiser>"`` in an
+        unnamed phase) to the optimiser steps taken, the training budget per network.
         """
         names = {suffix for suffix, _ in self.checkpoint_phases}
         unknown = [p.name for p in phases if p.name not in names]
@@ -248,9 +250,12 @@ class TorchDetector(BaseDetector):
         if data is None:
             data, x_val = self._holdout(x)
         histories = []
+        self.updates_: dict[str, int] = {}
         for phase in phases:
             histories.append(self._run_phase(phase, x, data, to_input or self._to_input, x_val))
             self.history_ = histories[-1]
+            prefix = f"{phase.name}/" if phase.name else ""
+            self.updates_.update({prefix + k: v for k, v in self.history_.updates.items()})
         return histories
 
     def _run_phase(
