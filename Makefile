@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ganad-installed
 FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup demo test data browser bench-classic clean
+.PHONY: setup demo test data browser bench-classic docs clean
 
 setup: $(STAMP) data browser
 
@@ -36,6 +36,11 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q -x --durations=10
+
+# docs/parameters.md: every model's parameter table, generated from the code
+# (tests/test_parameter_tables.py fails when it is stale).
+docs: $(STAMP)
+	$(PY) -m ganad.describe --markdown > docs/parameters.md.tmp && mv docs/parameters.md.tmp docs/parameters.md
 
 bench-classic: setup
 	$(VENV)/bin/ganad bench --models kde ocsvm iforest gmm --data fashion-mnist --protocol one-class --seeds 1

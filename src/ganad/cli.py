@@ -390,9 +390,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    """``ganad models``: every model with a one-line summary; ``ganad models NAME``: its parameters."""
+    """``ganad models``: every model with a one-line summary; ``ganad models NAME``: its parameters;
+    ``ganad models --markdown``: every model's parameter table as Markdown (docs/parameters.md)."""
     from . import describe
 
+    if args.markdown:
+        if args.name is not None:
+            raise ValueError("ganad models --markdown prints every model's table; it takes no NAME")
+        sys.stdout.write(describe.markdown())
+        return 0
     if args.name is None:
         rows = describe.model_summaries()
         width = max(len(name) for name, _ in rows)
@@ -564,6 +570,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="list the models, or one model's parameters with defaults")
     p.add_argument("name", nargs="?", default=None, help="a model name: list its parameters, defaults and paper")
+    p.add_argument("--markdown", action="store_true",
+                   help="print every model's parameter table as Markdown (the text of docs/parameters.md)")
     p.set_defaults(func=cmd_models)
     return parser
 

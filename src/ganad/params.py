@@ -5,8 +5,9 @@ each parameter maps to a list of allowed forms, and a value is valid if any
 form accepts it (``None`` in the list allows None).  ``check_params`` merges
 the dicts of the class and its bases (the subclass wins) and raises one
 ``ValueError`` naming the parameter, what it must be and what it got.
-Hyper-parameters shared by many models (nz, width, lr, betas, ...) are
-declared once in :data:`SHARED`.
+Hyper-parameters shared by many models (nz, width, lr, betas, epochs, batch
+size, device, precision) are declared once, their constraints in
+:data:`SHARED` and their one-line meanings in :data:`SHARED_DOCS`.
 """
 
 from __future__ import annotations
@@ -117,17 +118,49 @@ UNIT = Interval(float, 0, 1)  # [0, 1]
 BETA = Interval(float, 0, 1, "left")  # [0, 1): Adam's betas, EMA decays
 SHARE = Interval(float, 0, 0.5, "left")  # [0, 0.5): held-out shares
 
-#: hyper-parameters many models share, declared once
-SHARED: dict[str, list[Any]] = {
-    "nz": [POSITIVE_INT],
-    "width": [Interval(int, 2)],
-    "lr": [POSITIVE],
-    "beta1": [BETA],
-    "beta2": [BETA],
-    "weight_decay": [NON_NEGATIVE],
-    "epochs": [NON_NEGATIVE_INT],
-    "batch_size": [POSITIVE_INT],
+PRECISIONS = ("fp32", "bf16")
+
+
+class _Device(Constraint):
+    """A non-empty device string (``TorchDetector`` checks that torch can parse it)."""
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, str) and bool(value)
+
+    def describe(self) -> str:
+        return "a device name ('auto', 'cpu', 'cuda', 'cuda:N', ...)"
+
+
+DEVICE = _Device()
+
+# Hyper-parameters many models share, each declared once: its allowed forms and its
+# one-line meaning.  A model whose docstring documents the parameter (its own default,
+# an optimiser other than Adam) overrides the meaning in ``ganad models``; the
+# constraint is taken as ``SHARED[name]`` in the model's ``_parameter_constraints``.
+_SHARED_TABLE: dict[str, tuple[list[Any], str]] = {
+    "nz": ([POSITIVE_INT], "latent size: the number of dimensions of the code z."),
+    "width": ([Interval(int, 2)], "base channel count of the conv nets (their capacity; the layers' channel counts scale with it)."),
+    "lr": ([POSITIVE], "learning rate of the nets' optimiser."),
+    "beta1": ([BETA], "Adam's beta1, the decay of its running mean of gradients."),
+    "beta2": ([BETA], "Adam's beta2, the decay of its running mean of squared gradients."),
+    "weight_decay": ([NON_NEGATIVE], "weight decay of the optimiser (0 = none)."),
+    "epochs": ([NON_NEGATIVE_INT], "training epochs (some methods set their own default)."),
+    "batch_size": ([POSITIVE_INT], "images per training step; scoring runs max(batch_size, 256) at a time."),
+    "device": ([DEVICE], '"auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...'),
+    "precision": (
+        [Options(PRECISIONS)],
+        (
+            '"fp32" (default) or "bf16": bfloat16 autocast (CPU and CUDA) for training and scoring, with fp32 '
+            "master weights, optimiser state, losses and BatchNorm statistics; the WGAN-GP penalty is computed "
+            "in fp32.  Saved with the model; a loaded model scores in it."
+        ),
+    ),
 }
+
+#: the allowed forms of the hyper-parameters many models share, declared once
+SHARED: dict[str, list[Any]] = {name: options for name, (options, _) in _SHARED_TABLE.items()}
+#: their one-line meanings (what ``ganad models NAME`` says when a model's docstring does not)
+SHARED_DOCS: dict[str, str] = {name: doc for name, (_, doc) in _SHARED_TABLE.items()}
 
 
 def merged_constraints(cls: type) -> dict[str, list[Any]]:

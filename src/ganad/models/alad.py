@@ -86,10 +86,18 @@ INIT_STD = 0.01
 class ALAD(_BiGANBase):
     """ALAD: score = ||f_xx(x, x) - f_xx(x, G(E(x)))||_1 (``score_method="fm"``).
 
-    Parameters beyond :class:`~ganad.models.torch_base.TorchDetector`'s: nz
-    (100), width (128), lr / beta1 (Adam), ema_decay, sn (spectral norm),
-    allow_zz (use D_zz), xx_concat ("height" as the reference, or "channel"),
-    score_method ("fm" | "l1" | "l2" | "logits").
+    Parameters
+    ----------
+    nz : latent size, the dimension of z (100, the reference's).
+    width : base channel count of the nets (128: E's 128/256/512 channels, as the reference).
+    sn : spectral normalisation on every discriminator layer but the logit layers and
+        on E's stride-2 convs (the reference's default ``--sn``).
+    allow_zz : play the latent-cycle game too: D_zz's terms in L_D and in the cycle
+        loss C of G and E (False: D_xz and D_xx only).
+    xx_concat : how D_xx sees its pair (x, x'): "height" stacks x above x' (the
+        reference's), "channel" stacks them as 2C channels.
+    score_method : which score is "score": "fm" (||f_xx(x, x) - f_xx(x, G(E(x)))||_1,
+        ALAD's), "l1" / "l2" (||x - G(E(x))||_1 / _2) or "logits" (BCE(D_xx(x, G(E(x))), 1)).
     """
 
     def __init__(

@@ -160,11 +160,28 @@ def minmax_unit(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 class Berg(TorchDetector):
     """Progressive WGAN-GP with a jointly trained encoder; score = lam L_n + (1 - lam) L_o.
 
-    Parameters beyond :class:`~ganad.models.torch_base.TorchDetector`'s: nz (512),
-    width (channels per level, 512 in the paper; CPU default 64), images_per_stage,
-    lr / beta1 / beta2 (Adam of G, D and E), gp_weight, drift, ema_decay,
-    stddev_group, encoder_loss ("image" | "latent"), encoder_target ("ema" | "g"),
-    lam, kappa.  ``score_parts``: "fanogan_a", "l_r", "l_n", "l_o", "score".
+    ``score_parts``: "fanogan_a", "l_r", "l_n", "l_o", "score".
+
+    Parameters
+    ----------
+    nz : latent size, the dimension of z ~ N(0, I) (512 in the paper).
+    width : channels per level, PGGAN's nf(s) = min(16 width / 2^s, width) (512 in
+        the paper; CPU default 64).
+    images_per_stage : images shown per growth phase: 4 px stable for this many, then
+        per doubling this many of fade-in and this many stable.
+    lr, beta1, beta2 : Adam(lr, (beta1, beta2), eps 1e-8) of G, D and E.
+    gp_weight : weight of the WGAN-GP gradient penalty E (||grad D(x_hat)||_2 - 1)^2 in L_D.
+    drift : weight of PGGAN's drift term E D(x)^2 in L_D.
+    ema_decay : decay of the EMA generator G_ema that scores, warmed up as
+        min(ema_decay, (1 + t) / (10 + t)) at step t.
+    stddev_group : group size of D's minibatch-stddev layer (the largest size up to it
+        that divides the batch is used; 0 or 1: no such layer).
+    encoder_loss : E's loss: "image" (Eq. 6, mean |G(z) - G(E(G(z)))|) or "latent"
+        (Eq. 7, mean |z - E(G(z))|).
+    encoder_target : the generator E learns to invert: "ema" (G_ema, the one the score
+        uses) or "g" (the live G, the reference's choice).
+    lam : weight of L_n in the score lam L_n + (1 - lam) L_o (Eq. 5); scoring only.
+    kappa : weight of the critic-feature term in the "fanogan_a" score part; scoring only.
     """
 
     score_params = ("lam", "kappa")

@@ -51,7 +51,14 @@ KDE_BANDWIDTHS = tuple(2.0 ** (k / 2) for k in range(9))  # 2^0, 2^0.5, ..., 2^4
 
 
 class PCADetector(BaseDetector):
-    """Flatten -> PCA(n_components) -> a scikit-learn density or boundary estimator."""
+    """Flatten -> PCA(n_components) -> a scikit-learn density or boundary estimator.
+
+    Parameters
+    ----------
+    n_components : principal components of the training images the estimator sees
+        (None = the raw pixels); capped at the pixel count and at what the smallest
+        cross-fitting fold can support.
+    """
 
     def __init__(
         self,
@@ -181,7 +188,13 @@ def gaussian_kde_logpdf(query: np.ndarray, data: np.ndarray, bandwidth: float, c
 
 @register("kde")
 class KDE(PCADetector):
-    """Gaussian KDE on PCA features; bandwidth by 10-fold CV likelihood (ADGAN 4.2 (i))."""
+    """Gaussian KDE on PCA features; bandwidth by 10-fold CV likelihood (ADGAN 4.2 (i)).
+
+    Parameters
+    ----------
+    bandwidth : the Gaussian kernel's width h in feature units: "cv" picks it from
+        {2^0, 2^0.5, ..., 2^4} by 10-fold cross-validated log-likelihood; a number fixes it.
+    """
 
     _parameter_constraints = {"bandwidth": [POSITIVE, Options(("cv",))]}
 
@@ -247,7 +260,16 @@ def evangelista_gamma(f: np.ndarray, max_samples: int = 1000, random_state: int 
 
 @register("ocsvm")
 class OCSVM(PCADetector):
-    """One-class SVM, Gaussian kernel, nu = 0.1, gamma by Evangelista's rule (ADGAN 4.2 (ii))."""
+    """One-class SVM, Gaussian kernel, nu = 0.1, gamma by Evangelista's rule (ADGAN 4.2 (ii)).
+
+    Parameters
+    ----------
+    nu : the SVM's nu: an upper bound on the share of training samples outside the
+        boundary and a lower bound on the share of support vectors.
+    gamma : inverse length scale of the kernel exp(-gamma ||a - b||^2): "evangelista"
+        (Evangelista et al.'s rule, without labels), scikit-learn's "scale" or "auto",
+        or a number.
+    """
 
     def __init__(
         self,
@@ -285,7 +307,14 @@ class OCSVM(PCADetector):
 
 @register("iforest")
 class IForest(PCADetector):
-    """Isolation Forest on PCA features (ADGAN 4.2 (iii)); score = -sklearn's score_samples."""
+    """Isolation Forest on PCA features (ADGAN 4.2 (iii)); score = -sklearn's score_samples.
+
+    Parameters
+    ----------
+    n_estimators : trees in the forest.
+    max_samples : samples drawn to build each tree: "auto" = min(256, n), a count, or a
+        share of the training samples in (0, 1].
+    """
 
     _parameter_constraints = {
         "n_estimators": [POSITIVE_INT], "max_samples": [POSITIVE_INT, Interval(float, 0, 1, "right"), Options(("auto",))],
@@ -317,7 +346,16 @@ class IForest(PCADetector):
 
 @register("gmm")
 class GMM(PCADetector):
-    """Gaussian mixture on PCA features, 2..20 components by BIC (ADGAN 4.2 (iv))."""
+    """Gaussian mixture on PCA features, 2..20 components by BIC (ADGAN 4.2 (iv)).
+
+    Parameters
+    ----------
+    mixture_components : the mixture sizes tried in order, the one of lowest BIC kept
+        (None = 2..20); the search stops at the first size not below the number of
+        training samples.
+    covariance_type : each component's covariance (scikit-learn's GaussianMixture):
+        "full", "tied", "diag" or "spherical".
+    """
 
     _parameter_constraints = {
         "mixture_components": [ListOf(Interval(int, 1), min_length=1), None],

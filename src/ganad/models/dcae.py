@@ -80,7 +80,16 @@ class ConvEncoder(nn.Module):
 PIXEL_FLOOR = 0.1
 
 class _AutoencoderBase(DCGANDetector):
-    """Shared by DCAE and VAE: hyper-parameters, nets, optimiser, pixel scale, ``reconstruct``."""
+    """Shared by DCAE and VAE: hyper-parameters, nets, optimiser, pixel scale, ``reconstruct``.
+
+    Parameters
+    ----------
+    width : base channel count of the DCGAN-like encoder and decoder (doubled at each
+        stride-2 layer; DCGAN's is 64).
+    lr, beta1 : Adam(lr, (beta1, 0.999)) of the encoder and decoder (an autoencoder, not
+        a GAN: beta1 0.9, not DCGAN's 0.5).
+    weight_decay : Adam's (L2) weight decay (0 = none).
+    """
 
     #: the encoder's outputs per latent dimension: 1 (DCAE: the code) or 2 (VAE: mean, log-variance)
     code_outputs = 1
@@ -139,10 +148,12 @@ class _AutoencoderBase(DCGANDetector):
 class DCAE(_AutoencoderBase):
     """Deep convolutional autoencoder; score = per-sample mean squared reconstruction error.
 
-    Parameters: ``nz`` code size, ``width`` base channel count of the DCGAN-like
-    nets, Adam ``lr`` / ``beta1`` / ``weight_decay``, ``score`` ("mse" or
-    "standardized", see the module docstring); ``**common`` as in
-    :class:`TorchDetector` (epochs 15, batch_size 64, ...).
+    Parameters
+    ----------
+    nz : size of the code Enc(x).
+    score : "mse" (mean (x - x_hat)^2) or "standardized" (the error in units of each
+        pixel's standard deviation over the training images plus 0.1, see the module
+        docstring); scoring only.
     """
 
     SCORES = ("mse", "standardized")

@@ -106,7 +106,15 @@ _INIT_STD = {"mnist": 0.02, "cifar": 0.01}
 
 class _BiGANBase(DCGANDetector):
     """What EGBAD and ALAD share: latent size, width, Adam, and the EMA copy of
-    every net (``nets_["ema"]``), which is what scores."""
+    every net (``nets_["ema"]``), which is what scores.
+
+    Parameters
+    ----------
+    lr, beta1 : Adam(lr, (beta1, 0.999)) of every net.
+    ema_decay : decay of the exponential moving average of all weights, the copy that
+        scores (warmed up as min(ema_decay, (1 + t) / (10 + t)) at step t); 0 scores
+        with the raw weights.
+    """
 
     def __init__(self, nz: int, width: int | None, lr: float, beta1: float, ema_decay: float, **common: Any):
         super().__init__(nz=nz, width=width, lr=lr, beta1=beta1, **common)
@@ -180,12 +188,22 @@ class _BiGANBase(DCGANDetector):
 class EGBAD(_BiGANBase):
     """EGBAD (BiGAN): score = (1 - lam) ||x - G(E(x))||_1 + lam L_D(x), lam = 0.1.
 
-    Parameters beyond :class:`~ganad.models.torch_base.TorchDetector`'s:
-    nz (latent size, 200), width (None = 64 for the MNIST nets, 128 for the
-    CIFAR nets), arch ("auto" | "mnist" | "cifar"), lr / beta1 (Adam),
-    ema_decay, train_adv ("bce" | "fm"), train_residual (weight of the
-    residual term in L_E, 0 = off), score_method ("fm" | "ce" | "ce_real"),
-    lam (weight of L_D in the score).
+    Parameters
+    ----------
+    nz : latent size, the dimension of z (200, as the reference's MNIST model).
+    width : base channel count of E, G and D (None = 64 for the MNIST nets, 128 for
+        the CIFAR nets).
+    arch : the nets: "mnist" (EGBAD's MNIST E, G, D), "cifar" (ALAD's CIFAR-10 E, G
+        and D_xz, without spectral norm) or "auto" ("mnist" for one channel, "cifar"
+        otherwise).
+    train_adv : G's loss: "bce" (BCE(D(G(z), z), 1), the reference) or "fm" (feature
+        matching between the batch means of f(x, E(x)) and f(G(z), z)).
+    train_residual : weight w of the term w * mean |x - G(E(x))| added to L_E (0 = off).
+    score_method : the discrimination term L_D(x) of the score: "fm" (the L1 distance
+        ||f(x, E(x)) - f(G(E(x)), E(x))||_1 of D's last hidden features), "ce"
+        (BCE(D(G(E(x)), E(x)), 1)) or "ce_real" (BCE(D(x, E(x)), 1)); scoring only.
+    lam : weight of L_D(x) in the score (1 - lam) ||x - G(E(x))||_1 + lam L_D(x);
+        scoring only.
     """
 
     score_params = ("score_method", "lam")

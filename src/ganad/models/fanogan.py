@@ -225,11 +225,22 @@ class FAnoGANEncoder(_Trunk):
 class FAnoGAN(TorchDetector):
     """f-AnoGAN: WGAN-GP, then the izi_f encoder; score = image MSE + kappa * critic-feature MSE.
 
-    Parameters beyond :class:`~ganad.models.torch_base.TorchDetector`'s: nz
-    (128), width (64, the reference's DIM), lr / beta1 / beta2 (Adam of the
-    GAN phase), n_critic, gp_weight, encoder_lr (RMSProp), encoder_epochs
-    (None = ``epochs``), kappa, z_reg ("tanh" | "none").
     ``score_parts``: "image", "feature", "score".
+
+    Parameters
+    ----------
+    nz : latent size, the dimension of z ~ N(0, I) (128).
+    width : base channel count w of G, D and E (64, the reference's DIM; D's and E's
+        trunks widen w -> 8w).
+    lr, beta1, beta2 : Adam(lr, (beta1, beta2)) of G and D in the GAN phase.
+    epochs : epochs of the GAN phase (phase 1).
+    n_critic : critic updates per G update in the GAN phase.
+    gp_weight : weight of the WGAN-GP gradient penalty E (||grad D(x_hat)||_2 - 1)^2 in L_D.
+    encoder_lr : RMSprop learning rate of the encoder phase (phase 2).
+    encoder_epochs : epochs of the encoder phase (None = ``epochs``).
+    kappa : weight of the critic-feature term, in the encoder's loss and in the score.
+    z_reg : E's output: "tanh" (E(x) = tanh(Linear(...)), the reference's default) or
+        "none" (linear).
     """
 
     # phase 1 (GAN) runs ``epochs``, phase 2 (encoder) ``encoder_epochs``: see _run_key

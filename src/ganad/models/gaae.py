@@ -121,7 +121,7 @@ class GAAE(DCGANDetector):
     ----------
     nz, width : latent size (100) and base channel count of the DCGAN nets (32; DCGAN's 64 costs ~4x).
     lr, beta1, weight_decay : AdamW for E, G and C (1e-4, 0.5, 0.01).
-    dropout : in encoder and critic (0.2).
+    dropout : dropout rate after every activation of the encoder and the critic (0.2).
     gan_loss : "rsgan" (paper) or "sgan" (Table 7 ablation).
     lam, beta : score weights; ``beta=None`` -> 0.5 (grayscale) / 1.0 (colour); ``beta=0`` is the Table 6 ablation.
     reduction : "sum" (eqs. 4-6) or "mean" (reference code) over each term's entries.

@@ -101,7 +101,7 @@ from ..losses import d_loss_bce, feature_matching, g_loss_bce
 from ..nets.dcgan import DCGANDecoder, DCGANEncoder
 from ..nets.unet import SkipDiscriminator, UNetGenerator
 from ..nets.init import dcgan_init, init_dcgan
-from ..params import NON_NEGATIVE_INT, UNIT, Options
+from ..params import NON_NEGATIVE, NON_NEGATIVE_INT, UNIT, Options
 from ..registry import register
 from ..train import History, StepFn
 from .torch_base import DCGANDetector, module_dict
@@ -130,7 +130,18 @@ class GANomalyGenerator(nn.Module):
 # ---------------------------------------------------------------- detectors
 class _GANomalyBase(DCGANDetector):
     """Shared hyper-parameters, the training loop (a G step, then a D step that restarts a
-    D that has won) and the legacy BatchNorm scoring mode."""
+    D that has won) and the legacy BatchNorm scoring mode.
+
+    Parameters
+    ----------
+    lr, beta1 : Adam(lr, (beta1, 0.999)) of G and of D (the reference's 2e-4, 0.5).
+    bn_mode : "eval" scores with BatchNorm's running statistics (batch-independent
+        scores); "legacy_train" scores in train mode, as the reference code, with the
+        batch statistics of test batches of ``batch_size`` (on a copy of the nets), for
+        comparison only.
+    min_steps : fewest optimisation steps to train: ``epochs`` is raised to
+        ceil(min_steps / steps per epoch) on small data sets; 0 trains exactly ``epochs``.
+    """
 
     def __init__(
         self, nz: int, width: int, lr: float, beta1: float, bn_mode: str, min_steps: int, **common: Any
@@ -246,8 +257,13 @@ class GANomaly(_GANomalyBase):
 
     Parameters
     ----------
-    min_steps : fewest optimisation steps to train: ``epochs`` is raised to
-        ceil(min_steps / steps per epoch) on small data sets; 0 trains exactly ``epochs``.
+    nz : size of the latent code z = E1(x) (and z_hat = E2(x_hat)); the score averages over it.
+    width : base channel count of the DCGAN nets E1, Dec, E2 and D (doubled at each
+        stride-2 layer).
+    w_adv : weight of L_adv = mean (f(x) - f(x_hat))^2 (feature matching on D's last
+        4x4 feature map) in L_G.
+    w_con : weight of L_con = mean |x - x_hat| (the reconstruction term) in L_G.
+    w_enc : weight of L_enc = mean (z - z_hat)^2 (the latent term) in L_G.
     """
 
     def __init__(
@@ -267,6 +283,8 @@ class GANomaly(_GANomalyBase):
         self.w_adv = w_adv
         self.w_con = w_con
         self.w_enc = w_enc
+
+    _parameter_constraints = {"w_adv": [NON_NEGATIVE], "w_con": [NON_NEGATIVE], "w_enc": [NON_NEGATIVE]}
 
     def _build(self, input_shape: tuple[int, ...]) -> None:
         c, size = input_shape[0], self.image_size_
@@ -344,6 +362,24 @@ class SkipGANomaly(_GANomalyBase):
     (monotone, so rankings and AUROC are unchanged).  ``score_parts`` gives
     "reconstruction", "feature" (the paper's latent score L(x)), "raw" and "score".
     ``lam`` only changes scoring (``score_params``): a benchmark grid over it shares one fit.
+
+    Parameters
+    ----------
+    nz : size of D's code f(x), the features of the latent term (G, a U-Net, has no
+        latent size).
+    width : base channel count of the U-Net G (channels width * min(2^i, 8) at level i)
+        and of D's DCGAN encoder.
+    w_adv : weight of the adversarial term BCE(D(x_hat), 1) in L_G.
+    w_con : weight of the reconstruction term mean |x - x_hat| in L_G (the paper's 40;
+        the reference code's default is 50).
+    w_lat : weight of the latent term mean (f(x) - f(x_hat))^2 in L_G and in L_D.
+    lam : weight of the reconstruction term R(x) in the score lam R(x) + (1 - lam) L(x);
+        changes scoring only.
+    noise_std : std of the Gaussian noise added to G's input in training (0 = none, as
+        the paper; 1.0 = the reference code's ``set_input(noise=True)`` path); scoring
+        always sees the clean image.
+    score_norm : "minmax" scales the score by the training scores' min and max (saved
+        with the model); "none" keeps the raw score.
     """
 
     score_params = ("lam",)
@@ -372,7 +408,10 @@ class SkipGANomaly(_GANomalyBase):
         self.noise_std = noise_std
         self.score_norm = score_norm
 
-    _parameter_constraints = {"score_norm": [Options(("minmax", "none"))], "lam": [UNIT]}
+    _parameter_constraints = {
+        "w_adv": [NON_NEGATIVE], "w_con": [NON_NEGATIVE], "w_lat": [NON_NEGATIVE], "lam": [UNIT],
+        "noise_std": [NON_NEGATIVE], "score_norm": [Options(("minmax", "none"))],
+    }
 
     def _build(self, input_shape: tuple[int, ...]) -> None:
         c, size = input_shape[0], self.image_size_

@@ -30,7 +30,7 @@ from torch.nn.utils import parametrize
 
 from .. import distributed
 from ..base import BaseDetector
-from ..params import BOOL, POSITIVE_INT, SHARE, SHARED, Options, Path
+from ..params import BOOL, POSITIVE_INT, SHARE, SHARED, Path
 from ..data.transforms import from_model_output, model_size, to_model_input, unit_to_model
 
 if TYPE_CHECKING:
@@ -70,9 +70,6 @@ def crop_to_input(t: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     return t[..., top : top + h, left : left + w]
 
 
-PRECISIONS = ("fp32", "bf16")
-
-
 @dataclass(frozen=True)
 class Phase:
     """One training phase as plain data, for :meth:`TorchDetector._run_phases`.
@@ -108,11 +105,12 @@ class Phase:
 class TorchDetector(BaseDetector):
     """Base of the neural detectors (GANs, autoencoders, Deep SVDD).
 
+    ``epochs``, ``batch_size``, ``device`` and ``precision`` are hyper-parameters
+    many models share: their constraints and meanings are declared once, in
+    :data:`ganad.params.SHARED` and :data:`ganad.params.SHARED_DOCS`.
+
     Parameters
     ----------
-    epochs : training epochs (some methods set their own default).
-    batch_size : images per training step; scoring runs max(batch_size, 256) at a time.
-    device : "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
     verbose : show progress bars (tqdm on stderr, with images/s) while training and scoring.
     checkpoint : file the training state is saved to after every epoch; a rerun
         resumes from it (None = no checkpoint).
@@ -123,10 +121,6 @@ class TorchDetector(BaseDetector):
         and keep the best weights (None = never; needs validation_fraction > 0).
     calibration_fraction : share of the training images held out of the fit to
         calibrate ``threshold_``, in [0, 0.5) (0 = in-sample scores).
-    precision : "fp32" (default) or "bf16": bfloat16 autocast (CPU and CUDA) for
-        training and scoring, with fp32 master weights, optimiser state, losses
-        and BatchNorm statistics; the WGAN-GP penalty is computed in fp32.
-        Saved with the model; a loaded model scores in it.
     sync_batchnorm : under torchrun (``ganad fit --nproc N``), BatchNorm layers use
         the statistics of the whole global batch instead of each process's slice
         (CPU/gloo and CUDA/NCCL); no effect in one process.
@@ -174,7 +168,7 @@ class TorchDetector(BaseDetector):
         "epochs": SHARED["epochs"], "batch_size": SHARED["batch_size"], "verbose": [BOOL], "resume": [BOOL],
         "sync_batchnorm": [BOOL],
         "checkpoint": [Path, None], "validation_fraction": [SHARE], "patience": [POSITIVE_INT, None],
-        "calibration_fraction": [SHARE], "precision": [Options(PRECISIONS)], "device": [Path, Options(("auto",))],
+        "calibration_fraction": [SHARE], "precision": SHARED["precision"], "device": SHARED["device"],
     }
 
     def _check_params(self) -> None:

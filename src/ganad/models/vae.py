@@ -87,13 +87,18 @@ LOGVAR_RANGE = (-20.0, 10.0)
 class VAE(_AutoencoderBase):
     """Convolutional VAE; score = negative ELBO (reconstruction NLL + KL), in nats per image.
 
-    Parameters: ``nz`` latent size, ``width`` base channel count, Adam ``lr`` /
-    ``beta1`` / ``weight_decay``, ``likelihood`` ("gaussian" or "bernoulli"),
-    ``sigma`` (Gaussian decoder std in [-1, 1] pixel units), ``n_samples``
-    (0: posterior mean at test time, k: k fixed seeded samples); ``**common``
-    as in :class:`TorchDetector`; ``score``: "elbo" (default) or "elbo_pixel"
-    (the -ELBO with a Gaussian likelihood of per-pixel std = the training
-    images' per-pixel std plus 0.1, see the module docstring).
+    Parameters
+    ----------
+    nz : latent size, the dimension of z ~ q(z|x) (the encoder outputs its mean and
+        log-variance).
+    likelihood : the decoder's p(x|z): "gaussian" (fixed std ``sigma``), "gaussian_pixel"
+        (std = the training images' per-pixel std plus 0.1) or "bernoulli".
+    sigma : std of the "gaussian" likelihood, in [-1, 1] pixel units.
+    n_samples : test-time samples of z for the reconstruction term: 0 = the posterior
+        mean, k = k fixed seeded draws shared by every image.
+    score : "elbo" (the -ELBO under ``likelihood``) or "elbo_pixel" (the -ELBO under
+        the "gaussian_pixel" likelihood, whatever ``likelihood`` trained, see the module
+        docstring); scoring only.
     """
 
     SCORES = ("elbo", "elbo_pixel")
