@@ -11,19 +11,24 @@ global batch, seed and epochs; the machine's cores are split evenly
 Reported: training images/s (``history_.images_per_second`` of rank 0: the
 global batch's images over the time inside training steps, communication
 included) and the wall time of ``fit``.  A benchmark, not a test: the numbers
-depend on the machine and its load.
+depend on the machine and its load, so each run appends one JSON line per process
+count to ``benchmarks/results/distributed-speed.jsonl`` (``--store``) with the
+machine, its 1-minute load average before the run, the torch version and the commit.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 HERE = os.path.abspath(__file__)
+STORE = Path(HERE).parent / "results" / "distributed-speed.jsonl"
 
 
 def _data(n: int):
@@ -63,6 +68,7 @@ def main() -> None:
     p.add_argument("--nproc", type=int, nargs="+", default=[1, 2])
     p.add_argument("--threads", type=int, default=None,
                    help="threads per process (default: cores // N; on a loaded machine 1 avoids OpenMP oversubscription)")
+    p.add_argument("--store", default=str(STORE), help="JSON lines file the rows are appended to ('' = none)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -72,6 +78,7 @@ def main() -> None:
     same = ["--model", args.model, "--width", str(args.width), "--batch-size", str(args.batch_size),
             "--images", str(args.images), "--epochs", str(args.epochs), "--worker"]
     rows = []
+    load_before = os.getloadavg()[0]
     for n in args.nproc:
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads or max(1, cores // n))}
         launch = [sys.executable] if n == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
@@ -87,6 +94,28 @@ def main() -> None:
     for row in rows:
         print(f"{row['world']:>9} {row['threads']:>12} {row['train_img_s']:>12.0f} {row['fit_s']:>7.1f} "
               f"{row['train_img_s'] / rows[0]['train_img_s']:>8.2f}")
+    if args.store:
+        _store(Path(args.store), args, rows, cores, load_before)
+
+
+def _store(path: Path, args: argparse.Namespace, rows: list[dict], cores: int, load_before: float) -> None:
+    import torch
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=os.path.dirname(HERE)).stdout.strip() or None
+    except OSError:
+        commit = None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        for row in rows:
+            fh.write(json.dumps({
+                "model": args.model, "width": args.width, "global_batch": args.batch_size, "epochs": args.epochs,
+                **row, "speedup_vs_first": row["train_img_s"] / rows[0]["train_img_s"], "cores": cores,
+                "loadavg_1m_before": load_before, "device": "cpu", "torch": torch.__version__, "commit": commit,
+                "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            }) + "\n")
+    print(f"stored: {path}")
 
 
 if __name__ == "__main__":
