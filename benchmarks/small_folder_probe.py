@@ -225,7 +225,12 @@ def trace_steps(dataset: str, c: int, n_train: int | None, split: str, seed: int
     want = sorted(set(checkpoints))
 
     class Traced(GANomaly):
-        def _fit_loop(self, step, x, opt_g, opt_d):
+        def _train(self, x):
+            self._probe_x = x  # the fitted images (after the calibration hold-out)
+            super()._train(x)
+
+        def _step(self, g, d, opt_g, opt_d):
+            step, x = super()._step(g, d, opt_g, opt_d), self._probe_x
             done = [0]
 
             def probe() -> None:
@@ -255,7 +260,7 @@ def trace_steps(dataset: str, c: int, n_train: int | None, split: str, seed: int
 
             if 0 in want:
                 probe()
-            return super()._fit_loop(traced, x, opt_g, opt_d)
+            return traced
 
     det = Traced(device="cpu", random_state=seed, **params)
     n_fit = len(det._calibration_split(det._validate(x_train, fitting=True))[0])

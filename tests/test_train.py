@@ -279,3 +279,16 @@ def test_updates_count_each_optimiser_step_and_a_resumed_run_continues_the_count
     h = fit_loop(alternating(d_step, g_step, n_critic=2), generator=torch.Generator().manual_seed(0), **run)
     assert h.resumed_from == 1
     assert h.updates == {"opt_d": 15, "opt_g": 7}  # 3 epochs x 5 critic steps; every second global step
+
+
+@pytest.mark.parametrize("n, epochs, min_steps, expect", [
+    (40, 2, 12, 3),    # 5 steps per epoch: 2 epochs raised to ceil(12 / 5) = 3
+    (40, 4, 12, 4),    # 20 steps already: the epochs rule
+    (40, 0, 12, 0),    # epochs = 0 stays untrained
+    (4, 2, 7, 7),      # fewer images than a batch: one step per epoch
+])
+def test_min_steps_raises_the_epochs_on_small_data(n, epochs, min_steps, expect):
+    net, opt, step = _tiny()
+    h = fit_loop(step, DATA[:n], _to_float, epochs=epochs, batch_size=8, generator=torch.Generator().manual_seed(0),
+                 state={"net": net, "opt": opt}, min_steps=min_steps)
+    assert h.epochs_run == expect and h.updates["opt"] == expect * max(1, n // 8)

@@ -473,6 +473,7 @@ def fit_loop(
     run_key: Mapping[str, Any] | None = None,
     step_context: Callable[[], ContextManager[Any]] | None = None,
     sync_batchnorm: bool = False,
+    min_steps: int = 0,
 ) -> History:
     """Train for ``epochs`` epochs of ``step`` over shuffled batches of ``data``.
 
@@ -501,7 +502,12 @@ def fit_loop(
         raise ValueError(f"batch_size must be >= 1 and epochs >= 0; got {batch_size}, {epochs}")
     if patience is not None and (val_loss is None or patience < 1):
         raise ValueError("patience needs a val_loss and must be >= 1")
+    if min_steps < 0:
+        raise ValueError(f"min_steps must be >= 0; got {min_steps}")
     bs = min(batch_size, n)
+    steps = n // bs if drop_last else math.ceil(n / bs)
+    if epochs > 0 and min_steps > 0:
+        epochs = max(epochs, -(-min_steps // steps))
     world = distributed.world_size() if distributed.is_distributed() else 1
     smallest = bs if drop_last or n % bs == 0 else n % bs
     if smallest < world:
@@ -509,7 +515,7 @@ def fit_loop(
                          f"use batch_size >= {world} (and at least as many training images)")
     run = _Run(
         step=step, data=data, to_input=to_input, epochs=epochs, bs=bs,
-        steps=n // bs if drop_last else math.ceil(n / bs), generator=generator, state=state,
+        steps=steps, generator=generator, state=state,
         modules={k: v for k, v in state.items() if isinstance(v, nn.Module)},
         ckpt=os.fspath(checkpoint) if checkpoint is not None else None, run_key=run_key, desc=desc,
         verbose=verbose, step_context=step_context or contextlib.nullcontext,

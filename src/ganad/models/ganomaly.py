@@ -155,7 +155,8 @@ class _GANomalyBase(DCGANDetector):
     def _train(self, x: np.ndarray) -> None:
         g, d = self.nets_["g"], self.nets_["d"]
         opt_g, opt_d = self._adam(g), self._adam(d)
-        self._fit_loop(self._step(g, d, opt_g, opt_d), x, opt_g, opt_d)
+        self._run_loop(self._step(g, d, opt_g, opt_d), x, {"opt_g": opt_g, "opt_d": opt_d}, min_steps=self.min_steps)
+        self._recompute_bn_stats(x)
 
     def _step(self, g: nn.Module, d: nn.Module, opt_g: Optimizer, opt_d: Optimizer) -> StepFn:  # pragma: no cover
         """The training step ``step(batch, t)``: a G step on ``opt_g``, then :meth:`_update_d`."""
@@ -172,20 +173,6 @@ class _GANomalyBase(DCGANDetector):
         if reinit:
             d.apply(dcgan_init)
         return reinit
-
-    def _epochs_for(self, x: np.ndarray) -> int:
-        """``epochs``, raised so that training makes at least ``min_steps`` optimisation
-        steps (full batches of the fitted images); ``epochs=0`` stays untrained."""
-        n = len(self._holdout(x)[0])
-        if self.epochs == 0 or self.min_steps == 0 or n == 0:
-            return int(self.epochs)
-        per_epoch = n // min(self.batch_size, n)
-        return max(int(self.epochs), -(-int(self.min_steps) // per_epoch))
-
-    def _fit_loop(self, step: Any, x: np.ndarray, opt_g: Any, opt_d: Any) -> History:
-        history = self._run_loop(step, x, {"opt_g": opt_g, "opt_d": opt_d}, epochs=self._epochs_for(x))
-        self._recompute_bn_stats(x)
-        return history
 
     def _bn_passes(self, nets: nn.ModuleDict, xb: torch.Tensor, noise: torch.Generator) -> None:  # pragma: no cover
         """The forward passes one training step makes through every BatchNorm layer."""

@@ -90,6 +90,8 @@ class Phase:
     validate : False: no validation loss (and no early stopping) in this phase,
         even with ``validation_fraction > 0``.
     val_loss : ``(x_val, phase) -> float`` for this phase; None: ``_val_loss``.
+    min_steps : the fewest optimisation steps: the loop raises ``epochs`` to
+        ceil(min_steps / steps per epoch) on small data (0, or ``epochs`` = 0: exactly ``epochs``).
     """
 
     name: str
@@ -100,6 +102,7 @@ class Phase:
     frozen: Sequence[nn.Module] = ()
     validate: bool = True
     val_loss: Callable[[np.ndarray, Phase], float] | None = None
+    min_steps: int = 0
 
 
 class TorchDetector(BaseDetector):
@@ -212,12 +215,14 @@ class TorchDetector(BaseDetector):
 
     def _run_loop(
         self, step: StepFn, x: np.ndarray, state: dict[str, Any], *, epochs: int | None = None,
-        suffix: str | None = None,
+        suffix: str | None = None, min_steps: int = 0,
     ) -> History:
-        """Train one phase: ``step`` for ``epochs`` (default ``self.epochs``) with
-        ``state`` (the optimizers) checkpointed beside ``self.nets_``, in the
-        checkpoint file of ``suffix`` (see :class:`Phase` and :meth:`_run_phases`)."""
-        phase = Phase(suffix or "", self.epochs if epochs is None else epochs, lambda: step, state)
+        """Train one phase: ``step`` for ``epochs`` (default ``self.epochs``; at least
+        ``min_steps`` steps) with ``state`` (the optimizers) checkpointed beside
+        ``self.nets_``, in the checkpoint file of ``suffix`` (see :class:`Phase` and
+        :meth:`_run_phases`)."""
+        phase = Phase(suffix or "", self.epochs if epochs is None else epochs, lambda: step, state,
+                      min_steps=min_steps)
         return self._run_phases([phase], x)[-1]
 
     def _run_phases(
@@ -274,6 +279,7 @@ class TorchDetector(BaseDetector):
                 verbose=self.verbose, desc=f"{self.name}-{phase.name}" if phase.name else self.name,
                 run_key=None if checkpoint is None else self._run_key(x, phase.name),
                 step_context=self._train_precision, sync_batchnorm=bool(self.sync_batchnorm),
+                min_steps=phase.min_steps,
             )
         finally:
             for p, needed in frozen:
