@@ -119,3 +119,25 @@ def test_auroc_vs_gamma_png(tmp_path):
     assert p == tmp_path / "sub" / "g.png" and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="no"):
         auroc_vs_gamma_png({}, tmp_path / "empty.png")
+
+
+def test_contamination_lines_average_the_same_classes_at_every_gamma_and_results_md_shows_the_plot(
+        tmp_path, monkeypatch):
+    """A partly run study (class 1 only at gamma 0) must not draw a drop that is a change of
+    classes: each line averages the classes stored at all its gammas."""
+    from ganad.bench import render
+    from ganad.report import plots
+
+    root = tmp_path / "results"
+    root.mkdir()
+    recs = [{**_record("kde", "contamination", c, 0, a, gamma=g), "gamma": g, "selection": "none"}
+            for c, g, a in [(0, 0.0, 0.9), (0, 0.1, 0.8), (1, 0.0, 0.5)]]
+    (root / "fashion-mnist-contamination.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    seen = {}
+    real = plots.auroc_vs_gamma_png
+    monkeypatch.setattr(plots, "auroc_vs_gamma_png", lambda curves, path, title, **kw: (
+        seen.update(curves), real(curves, path, title, **kw))[1])
+    text = render.render(root)
+    assert seen == {"kde (epochs=1) (1 cl.)": {0.0: 0.9, 0.1: 0.8}}  # class 1 (gamma 0 only) left out
+    assert "![fashion-mnist: AUROC against the training contamination gamma](contamination-fashion-mnist.png)" in text
+    assert (tmp_path / "contamination-fashion-mnist.png").is_file()

@@ -284,6 +284,15 @@ def speed_table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def contamination_figure(records: list[dict[str, Any]], folder: Path, dataset: str) -> Path | None:
+    """AUROC against gamma, a line per model (the report module's plot), written to
+    ``folder/contamination-<dataset>.png`` for RESULTS.md; None without gamma records."""
+    from ..report.bench_report import contamination_png
+
+    return contamination_png(records, folder / f"contamination-{dataset}.png",
+                             f"{dataset}: AUROC against training contamination")
+
+
 def _section_body(rs: list[dict[str, Any]], dataset: str, protocol: str, section: str) -> str:
     if protocol == "contamination":
         return contamination_tables(rs) if rs else ""
@@ -321,6 +330,7 @@ def render(results_dir: str | os.PathLike, out: str | os.PathLike | None = None)
         by_table[(r["dataset"], r["protocol"])].append(r)
     rules = "; ".join(f"{rule.model}: {rule.why}" for rule in sorted(TEST_INFORMED, key=lambda x: (x.model, x.why)))
     parts = ["# Benchmark results", "", INTRO.format(rules=rules)]
+    out_path = Path(out) if out else results_dir.parent / "RESULTS.md"
     for (dataset, protocol), rs in sorted(by_table.items()):
         parts += ["", f"## {dataset}, {protocol}"]
         by_section: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -331,6 +341,10 @@ def render(results_dir: str | os.PathLike, out: str | os.PathLike | None = None)
             if body:
                 n = len(by_section.get(section, []))
                 parts += ["", f"### {TITLES[section]}", "", f"{NOTES[section]} Stored cells: {n}.", "", body]
+        if protocol == "contamination":
+            png = contamination_figure(rs, out_path.parent, dataset)
+            if png is not None:
+                parts += ["", f"![{dataset}: AUROC against the training contamination gamma]({png.name})"]
         terms = parts_table(rs)
         if terms:
             parts += ["", "Score terms of the same fitted models (`score_parts`), mean test AUROC over the stored cells:", "", terms]
@@ -338,6 +352,5 @@ def render(results_dir: str | os.PathLike, out: str | os.PathLike | None = None)
     if speed:
         parts += ["", "## Speed", "", speed]
     text = "\n".join(parts) + "\n"
-    out_path = Path(out) if out else results_dir.parent / "RESULTS.md"
     out_path.write_text(text)
     return text

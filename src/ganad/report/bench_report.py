@@ -168,9 +168,10 @@ def _bar_chart(rows: list[tuple[str, float, float, str]], path: Path, title: str
     return _save(fig, path)
 
 
-def _contamination_png(records: list[dict[str, Any]], path: Path, title: str) -> Path | None:
+def contamination_png(records: list[dict[str, Any]], path: Path, title: str) -> Path | None:
     """Mean AUROC against gamma, a line per (model, config, selection regime): per gamma the
-    mean over classes of the mean over seeds; a second panel on Berg et al.'s section 4.1.1
+    mean over classes (the classes stored at every gamma of the line; their count in the
+    label when under 10) of the mean over seeds; a second panel on Berg et al.'s section 4.1.1
     layout when the records carry ``auroc_berg_layout``."""
     from ..bench.provenance import record_selection
     from .plots import auroc_vs_gamma_png
@@ -193,8 +194,16 @@ def _contamination_png(records: list[dict[str, Any]], path: Path, title: str) ->
         labels[k] = ("" if regime == "none" else f"[{regime}] ") + _label({**r, "protocol_options": opts})
 
     def curves(key: str) -> dict[str, dict[float, float]]:
-        return {labels[k]: {g: float(np.mean([np.mean(v) for v in per.values()])) for g, per in pts.items()}
-                for k, pts in acc[key].items()}
+        # a line averages the same classes at every gamma (those stored at all of its gammas),
+        # so a partly run study draws no drop that is only a change of classes
+        out: dict[str, dict[float, float]] = {}
+        for k, pts in acc[key].items():
+            common = set.intersection(*(set(per) for per in pts.values()))
+            if not common:
+                continue
+            name = labels[k] + ("" if len(common) >= 10 else f" ({len(common)} cl.)")
+            out[name] = {g: float(np.mean([np.mean(per[c]) for c in common])) for g, per in pts.items()}
+        return out
 
     full = curves("auroc")
     if not full:
@@ -314,7 +323,7 @@ def write_bench_report(results_dir: str | os.PathLike = "benchmarks/results",
                     " &middot; click a header to sort</p>" + _heat_table(dataset, protocol, summaries, f"heat-{n}"))
         if protocol == "contamination":
             png = f"contamination-{_slug(dataset)}.png"
-            if _contamination_png(rs, out / png, f"{dataset}: AUROC against training contamination") is not None:
+            if contamination_png(rs, out / png, f"{dataset}: AUROC against training contamination") is not None:
                 part.append("<h3>Contamination</h3>" + _figure(png, "Mean test AUROC (classes and seeds) against "
                                                                    "the share gamma of anomalies in training"))
         if protocol == "ood":
