@@ -69,3 +69,21 @@ def test_latent_search_in_bf16_matches_fp32_order(name, kw, digits):
     # the search takes its steps on bf16 activations: scores move by a few %, AUROC by <= 0.02
     assert abs(roc_auc_score(labels, bf16) - roc_auc_score(labels, fp32)) <= 0.02
     np.testing.assert_allclose(bf16, fp32, rtol=0.15)
+
+
+@pytest.mark.parametrize("precision, layout", [("bf16", torch.channels_last), ("fp32", torch.contiguous_format)])
+def test_bf16_trains_conv_nets_channels_last_and_gives_the_default_layout_back(precision, layout, digits):
+    seen: list[bool] = []  # per training forward of the second conv: did its input have ``layout``?
+    det = ganad.create("dcae", precision=precision, **{**SMALL, "epochs": 1})
+    build = det._build
+
+    def build_with_probe(*a, **k):
+        build(*a, **k)
+        second = [m for m in det.nets_.modules() if isinstance(m, torch.nn.Conv2d)][1]  # C > 1: layouts differ
+        second.register_forward_pre_hook(
+            lambda m, args: seen.append(args[0].is_contiguous(memory_format=layout)) if m.training else None)
+
+    det._build = build_with_probe
+    det.fit(digits[0])
+    assert seen and all(seen)
+    assert all(p.is_contiguous() for p in det.nets_.parameters())  # saved weights keep the default layout

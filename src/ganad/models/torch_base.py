@@ -70,6 +70,14 @@ def crop_to_input(t: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     return t[..., top : top + h, left : left + w]
 
 
+def _channels_last_input(to_input: Callable[[np.ndarray], Any]) -> Callable[[np.ndarray], Any]:
+    """``to_input`` whose image batches (4-D tensors) come in channels-last layout."""
+    def wrapped(a: np.ndarray) -> Any:
+        t = to_input(a)
+        return t.contiguous(memory_format=torch.channels_last) if isinstance(t, torch.Tensor) and t.dim() == 4 else t
+    return wrapped
+
+
 @dataclass(frozen=True)
 class Phase:
     """One training phase as plain data, for :meth:`TorchDetector._run_phases`.
@@ -271,6 +279,10 @@ class TorchDetector(BaseDetector):
         frozen = [(p, p.requires_grad) for m in phase.frozen for p in m.parameters()]
         for p, _ in frozen:
             p.requires_grad_(False)
+        cl = self._channels_last_training()
+        if cl:
+            self.nets_.to(memory_format=torch.channels_last)
+            to_input = _channels_last_input(to_input)
         try:
             return fit_loop(
                 phase.make_step(), data, to_input, epochs=phase.epochs, batch_size=self.batch_size,
@@ -284,6 +296,16 @@ class TorchDetector(BaseDetector):
         finally:
             for p, needed in frozen:
                 p.requires_grad_(needed)
+            if cl:  # saved weights and fp32 code paths keep the default layout
+                self.nets_.to(memory_format=torch.contiguous_format)
+
+    def _channels_last_training(self) -> bool:
+        """bf16 on CPU trains conv nets in channels-last layout: oneDNN's AMX kernels take
+        it without reorders (GANomaly width 64, one thread: ~1.2x the bf16 img/s of the
+        default layout, see benchmarks/README.md, section Speed).  fp32 keeps the default
+        layout, so fp32 fits stay bit-identical to earlier ones."""
+        return (self.precision == "bf16" and self.channels_last_scoring and self.device_.type == "cpu"
+                and len(self.input_shape_) == 3)
 
     def _checkpoint_path(self, suffix: str) -> str | None:
         """The checkpoint file of the phase ``suffix`` (None without ``checkpoint``)."""
