@@ -257,29 +257,38 @@ def parts_table(records: list[dict[str, Any]]) -> str:
 
 
 def speed_table(path: Path) -> str:
-    """Throughput per (model, precision, threads) from ``benchmarks/speed.py`` records; the newest wins."""
+    """Throughput per (model, width, precision, threads, scoring only or not) from
+    ``benchmarks/speed.py`` records; the newest wins."""
     if not path.exists():
         return ""
-    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    rows: dict[tuple[str, int, str, int, bool], dict[str, Any]] = {}
     for line in path.read_text().splitlines():
         if line.strip():
             r = json.loads(line)
-            rows[(r["model"], r["precision"], r["threads"])] = r
+            rows[(r["model"], int(r.get("width") or 0), r["precision"], r["threads"], r.get("train_img_s") is None)] = r
     if not rows:
         return ""
+
+    def num(v: float | None, fmt: str) -> str:
+        return "" if v is None else format(v, fmt)
+
     lines = [
         "Measured by `python benchmarks/speed.py` (one run per row; the peaks are matmuls measured in the same run). "
-        "GFLOP/s counts the training step's FLOPs (`torch.utils.flop_counter`).",
+        "GFLOP/s counts the training step's FLOPs (`torch.utils.flop_counter`); load: the 1-minute load average "
+        "at the end of the row's run (2 = both cores busy).",
         "",
         "| model | width | precision | threads | train img/s | score img/s | train GFLOP/s | fp32 peak | bf16 peak | "
-        "train / bf16 peak | AUROC class 0 | device | commit |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "train / bf16 peak | AUROC class 0 | load | device | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for (model, precision, threads), r in sorted(rows.items()):
+    for (model, width, precision, threads, _), r in sorted(rows.items()):
+        gf = r.get("train_gflop_s")
+        share = "" if gf is None else f"{gf / r['peak_bf16_gflop_s']:.1%}"
         lines.append(
-            f"| {model} | {r.get('width', '')} | {precision} | {threads} | {r['train_img_s']:.0f} | {r['score_img_s']:.0f} | "
-            f"{r['train_gflop_s']:.1f} | {r['peak_fp32_gflop_s']:.0f} | {r['peak_bf16_gflop_s']:.0f} | "
-            f"{r['train_gflop_s'] / r['peak_bf16_gflop_s']:.1%} | {_fmt(r.get('auroc'))} | {r['device']} | {r['commit']} |"
+            f"| {model} | {width or ''} | {precision} | {threads} | {num(r.get('train_img_s'), '.0f')} | "
+            f"{r['score_img_s']:.0f} | {num(gf, '.1f')} | {r['peak_fp32_gflop_s']:.0f} | {r['peak_bf16_gflop_s']:.0f} | "
+            f"{share} | {_fmt(r.get('auroc'))} | "
+            f"{num(r.get('loadavg_1m'), '.1f')} | {r['device']} | {r['commit']} |"
         )
     return "\n".join(lines)
 
