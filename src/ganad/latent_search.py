@@ -29,7 +29,7 @@ interact:
     convolution = bmm + ``fold``, convolution = ``unfold`` + bmm, BatchNorm in
     eval mode as a per-pair affine map).  Covers DCGAN generators and MLP
     decoders built from ConvTranspose2d / Conv2d / Linear / BatchNorm /
-    element-wise activations; 2-3x faster than ``vmap`` on CPU, where the
+    element-wise activations; faster than ``vmap`` on CPU, where the
     grouped convolutions ``vmap`` turns per-pair weights into are slow.
   - ``"vmap"``: ``torch.func.functional_call`` under ``torch.func.vmap``,
     for any generator.
@@ -158,7 +158,7 @@ def adam_step_(
     overwritten: no tensor is allocated, which matters when the state is
     gigabytes (fresh allocations that size cost a page fault per 4 KiB).
     sqrt(v) is taken as sqrt(max(v, FLT_MIN)): on the CPU measured (AMD EPYC,
-    AVX2) torch's sqrt of 0 is ~7x slower than of a positive number, and zeros
+    AVX2; not stored) torch's sqrt of 0 is ~7x slower than of a positive number, and zeros
     are common here (every weight behind a dead ReLU has g = 0); the float32
     denominator is the same, since sqrt(FLT_MIN) / sqrt(1 - b2^t) < 4e-18
     vanishes against eps (for eps >= 1e-12).

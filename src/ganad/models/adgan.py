@@ -44,8 +44,8 @@ detector's seed, so a score does not depend on the batch it was scored in.
 Scoring costs (n_seed x k) forward/backward passes *and* Adam updates of a
 full parameter copy per pair: about 4 x 1.7M floats of state per pair for
 the default generator, processed ``search_chunk`` pairs at a time.  Measured
-on one CPU thread (AMD EPYC), 32x32x1, 64 seeds x 5 steps: ~0.3 images per
-CPU second at the default width 64, 1.8 at width 16 (``python
+on one CPU thread (AMD EPYC), 32x32x1, 64 seeds x 5 steps, not stored: ~0.3
+images per CPU second at the default width 64, 1.8 at width 16 (``python
 benchmarks/adgan_speed.py --throughput --table``): about 3x a per-seed loop of
 ``torch.optim.Adam`` on deep copies, and 40x or more for small generators,
 where per-call overhead dominates (``--quick``).  ``fit`` also scores the held-out

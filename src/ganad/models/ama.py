@@ -88,19 +88,20 @@ scale them with it (the paper's 10 / 30 / 60 / 90 of 100 epochs: 10%, 30%,
 
 **Cost and the CPU benchmark configuration.**  At the reference sizes (widths
 256 / 128 / 32, "same" batches) training costs ~1.8 s per image and epoch on
-one CPU thread (one step of 64 Fashion-MNIST-sized images, warm-up included):
-hours per epoch of a 5,400-image class.  :data:`ganad.bench.configs.PARAMS`
-runs ``gen_width=32, critic_width=32, enc_width=16, batch_size=64,
-critic_batches="new", epochs=4, atypical_start=1, lr_milestones=[1, 2]``
+one CPU thread (one step of 64 Fashion-MNIST-sized images, warm-up included;
+an unstored measurement): hours per epoch of a 5,400-image class.
+:data:`ganad.bench.configs.PARAMS` runs ``gen_width=32, critic_width=32,
+enc_width=16, batch_size=64, critic_batches="new", epochs=4, atypical_start=1, lr_milestones=[1, 2]``
 (the paper's schedule scaled to 4 epochs: one epoch on normals only before
 the negatives, lr drops at 30% and 60% rounded; 90% rounds to the end of the
-last epoch): measured 97.6 s of training per epoch on the 4,860
-training images of Fashion-MNIST class 0 (one-class split, 10% held out for
-calibration; OMP_NUM_THREADS=1, an otherwise idle 2-core machine), ~20 ms
-per image, plus ~27 s of scoring passes (the A-score fit, the training and
-calibration scores).  The benchmark's AUROCs are the stored records
-(benchmarks/results/fashion-mnist-one-class.jsonl); the configuration was not
-chosen on them.
+last epoch): the stored benchmark fits of the ten Fashion-MNIST classes
+(benchmarks/results/fashion-mnist-one-class.jsonl; 4,860 training images a
+class after the 10% calibration hold-out; OMP_NUM_THREADS=1, a second
+benchmark lane on the other core) trained at 19-42 ms per image (91-205 s
+per epoch) and took 380-845 s per fit, mean 533 s, the scoring passes (the
+A-score fit, the training and calibration scores) included.  The
+benchmark's AUROCs are those records; the configuration was not chosen on
+them.
 
 **Scores** (section 3.4): R(x) = ||phi(x ⊕ x) - phi(x ⊕ G(E(x)))||_1 (eq. 5),
 phi the critic's sum-pooled features, and the A-score: after training, a

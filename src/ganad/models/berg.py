@@ -75,12 +75,13 @@ its epochs split over the phases; the reference's PGGAN default is 600,000
 images per phase.  CPU default: ``width=64``, ``images_per_stage=4000``,
 ``epochs=8`` (on a Fashion-MNIST class, 4,860 fitted images: the growth takes
 ~4.9 epochs, then ~3 epochs at 32 px), batch 64.  Measured on Fashion-MNIST
-class 0 (5,400 training images, 4,860 fitted; one thread, OMP_NUM_THREADS=1):
-a fit of 1,259 s, 152 s per epoch averaged over the 8
+class 0 (5,400 training images, 4,860 fitted; one thread, OMP_NUM_THREADS=1;
+an unstored measurement): a fit of 1,259 s, 152 s per epoch averaged over the 8
 epochs (steps of 64 images cost ~0.06 / 0.2 / 0.7 / 2.5 s at 4 / 8 / 16 / 32 px,
 so ~190 s per epoch at 32 px).  At width 32 (the benchmark's setting, ``images_per_stage=2400,
-epochs=5``): 339 s for the fit, 64 s per epoch on average, ~90 s per epoch at
-32 px.  Validation (``make_split("fashion-mnist", "one-class", normal_class=0).val``,
+epochs=5``) the stored class-0 fits took 259 s (benchmarks/probes/berg-val.jsonl) and
+370 s (the benchmark record, machine load 3.9).
+Validation (``make_split("fashion-mnist", "one-class", normal_class=0).val``,
 one class, one seed, the width-32 setting; stored in benchmarks/probes/berg-val.jsonl by
 ``benchmarks/val_probe.py berg --classes 0 --param width=32 --param images_per_stage=2400
 --param epochs=5``): AUROC score 0.27, l_o 0.27, l_n

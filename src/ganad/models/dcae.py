@@ -30,7 +30,7 @@ dilute the mean).
 
 No reference code is available (no public code of the ADGAN paper's DCAE
 was found), so these are choices, not deviations: nz = 64, width 32 (DCGAN's 64
-costs about 3-4x the CPU time; pass ``width=64`` for the full-size nets), Adam
+has ~4x the multiply-adds; pass ``width=64`` for the full-size nets), Adam
 lr 1e-3 with betas (0.9, 0.999) (an autoencoder, not a GAN: DCGAN's beta1 =
 0.5 is for the adversarial game), DCGAN weight init, 15 epochs, batch 64.  The
 encoder uses ReLU rather than DCGAN's LeakyReLU because the paper says ReLU

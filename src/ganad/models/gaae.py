@@ -38,7 +38,7 @@ the text says AdamW) and PyTorch's default decoupled weight decay 0.01;
 batch 64; latent 100 (200 for SVHN and ALL: set ``nz``); 15 epochs (the
 paper trains natural images for at most 85).  The paper gives layer counts
 but no widths: width 32 is a CPU-sized choice (``width=64`` is DCGAN's and
-costs about 4x the time).  The DCGAN nets of
+has ~4x the multiply-adds).  The DCGAN nets of
 :mod:`ganad.nets.dcgan` stand in for Table 1's layer counts: E = DCGAN
 encoder (BatchNorm, LeakyReLU(0.2), dropout) to the nz-dim code; C = DCGAN
 encoder without BatchNorm, with SN and dropout, to one logit; G = DCGAN

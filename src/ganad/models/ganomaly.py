@@ -79,9 +79,9 @@ recomputed statistics, validation latent AUROC (held-out training-split
 normals + other classes, no test data) after 15 / 30 / 100 / 150 / 300 steps:
 10 digit classes (~63 images) 0.90 / 0.94 / 0.98 / 0.99 / 0.99 (0.05 / 0.05 /
 0.98 / 0.99 / 0.99 with the running averages); Fashion-MNIST classes 0/1/7/8,
-180 images, 0.92 / 0.92 / 0.93 / 0.93 / 0.93 (0.31 / 0.23 / 0.93 / ...).  Over
-these 14 cells 150 steps has the best mean (0.972; 100: 0.966, 200: 0.970,
-300: 0.972), hence ``min_steps``; from ~700 images on, 15 epochs make more
+180 images, 0.91 / 0.92 / 0.93 / 0.93 / 0.93 (0.31 / 0.23 / 0.93 / ...).  Over
+these 14 cells 150 steps has the best mean (0.972; 100: 0.966, 200: 0.971,
+300: 0.971), hence ``min_steps``; from ~700 images on, 15 epochs make more
 steps than that and nothing changes (``benchmarks/small_folder_probe.py``,
 ``probes/small-folder-steps.jsonl``).
 """

@@ -301,9 +301,8 @@ class TorchDetector(BaseDetector):
 
     def _channels_last_training(self) -> bool:
         """bf16 on CPU trains conv nets in channels-last layout: oneDNN's AMX kernels take
-        it without reorders (GANomaly width 64, one thread: ~1.2x the bf16 img/s of the
-        default layout, see benchmarks/README.md, section Speed).  fp32 keeps the default
-        layout, so fp32 fits stay bit-identical to earlier ones."""
+        it without reorders.  fp32 keeps the default layout, so fp32 fits stay
+        bit-identical to earlier ones."""
         return (self.precision == "bf16" and self.channels_last_scoring and self.device_.type == "cpu"
                 and len(self.input_shape_) == 3)
 
@@ -410,7 +409,7 @@ class TorchDetector(BaseDetector):
         """Eval mode and inference_mode for a scoring pass; yields the batch preparer.
 
         On CPU, convolutional nets score in channels-last layout (oneDNN's
-        preferred one: GANomaly scores ~1.3x faster); the layout is restored
+        preferred one, faster for GANomaly); the layout is restored
         afterwards, so training and saved weights are unaffected.
         """
         self.nets_.eval()
@@ -432,8 +431,9 @@ class TorchDetector(BaseDetector):
         """``fn(batch) -> {name: (B,) tensor}`` over ``x``, in one scoring pass.
 
         The results go straight into arrays allocated once: keeping per-batch
-        arrays until a final concatenate made RSS grow ~8 MB per batch with the
-        spectral-norm nets (ALAD fitted on 60,000 images peaked at 2.6 GB).
+        arrays until a final concatenate made RSS grow with every batch with the
+        spectral-norm nets (ALAD fitted on 60,000 images now peaks at 657 MB,
+        benchmarks/memory/memory-60k.jsonl).
 
         Under torchrun every process scores a contiguous run of whole batches
         (:func:`ganad.distributed.score_shard`: the one-process batches, no
