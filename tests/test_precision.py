@@ -87,3 +87,13 @@ def test_bf16_trains_conv_nets_channels_last_and_gives_the_default_layout_back(p
     det.fit(digits[0])
     assert seen and all(seen)
     assert all(p.is_contiguous() for p in det.nets_.parameters())  # saved weights keep the default layout
+
+
+@pytest.mark.parametrize("precision, fused", [("bf16", True), ("fp32", None)])
+def test_bf16_on_cpu_steps_adam_with_the_fused_kernel(precision, fused, digits, tmp_path):
+    det = ganad.create("dcae", precision=precision, checkpoint=tmp_path / "ck.pt", **{**SMALL, "epochs": 1})
+    det.fit(digits[0])
+    from ganad.train import load_checkpoint
+
+    groups = load_checkpoint(tmp_path / "ck.pt")["state"]["opt"]["param_groups"]
+    assert [g.get("fused") for g in groups] == [fused] * len(groups)

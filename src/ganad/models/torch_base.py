@@ -70,6 +70,18 @@ def crop_to_input(t: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     return t[..., top : top + h, left : left + w]
 
 
+def _fuse_adam(state: Mapping[str, Any]) -> None:
+    """Adam / AdamW in ``state`` step with PyTorch's fused CPU kernel (one pass over each
+    tensor instead of a chain of foreach ops; ~4x faster on this CPU for EGBAD's 13M
+    parameters).  Its rounding differs from the default kernel's by an ulp, so the engine
+    uses it only where bf16 already changes the numbers."""
+    for opt in state.values():
+        if isinstance(opt, (torch.optim.Adam, torch.optim.AdamW)):
+            for group in opt.param_groups:
+                if not group.get("differentiable") and not group.get("capturable"):
+                    group["foreach"], group["fused"] = False, True
+
+
 def _channels_last_input(to_input: Callable[[np.ndarray], Any]) -> Callable[[np.ndarray], Any]:
     """``to_input`` whose image batches (4-D tensors) come in channels-last layout."""
     def wrapped(a: np.ndarray) -> Any:
@@ -269,7 +281,11 @@ class TorchDetector(BaseDetector):
         self, phase: Phase, x: np.ndarray, data: np.ndarray, to_input: Callable[[np.ndarray], torch.Tensor],
         x_val: np.ndarray | None,
     ) -> History:
-        """One phase of :meth:`_run_phases`: its step, checkpoint, run key and validation."""
+        """One phase of :meth:`_run_phases`: its step, checkpoint, run key and validation.
+
+        bf16 on CPU also picks the faster kernels: Adam's fused one (:func:`_fuse_adam`)
+        and, for image nets, channels-last layout (given back afterwards).  fp32 is left
+        as declared, so fp32 fits stay bit-identical to earlier ones."""
         from ..train import fit_loop
 
         checkpoint = self._checkpoint_path(phase.name)
@@ -279,8 +295,11 @@ class TorchDetector(BaseDetector):
         frozen = [(p, p.requires_grad) for m in phase.frozen for p in m.parameters()]
         for p, _ in frozen:
             p.requires_grad_(False)
-        cl = self._channels_last_training()
-        if cl:
+        cpu_bf16 = self.precision == "bf16" and self.device_.type == "cpu"
+        cl = cpu_bf16 and self.channels_last_scoring and len(self.input_shape_) == 3
+        if cpu_bf16:
+            _fuse_adam(state)
+        if cl:  # oneDNN's AMX kernels take channels-last without reorders
             self.nets_.to(memory_format=torch.channels_last)
             to_input = _channels_last_input(to_input)
         try:
@@ -298,13 +317,6 @@ class TorchDetector(BaseDetector):
                 p.requires_grad_(needed)
             if cl:  # saved weights and fp32 code paths keep the default layout
                 self.nets_.to(memory_format=torch.contiguous_format)
-
-    def _channels_last_training(self) -> bool:
-        """bf16 on CPU trains conv nets in channels-last layout: oneDNN's AMX kernels take
-        it without reorders.  fp32 keeps the default layout, so fp32 fits stay
-        bit-identical to earlier ones."""
-        return (self.precision == "bf16" and self.channels_last_scoring and self.device_.type == "cpu"
-                and len(self.input_shape_) == 3)
 
     def _checkpoint_path(self, suffix: str) -> str | None:
         """The checkpoint file of the phase ``suffix`` (None without ``checkpoint``)."""
