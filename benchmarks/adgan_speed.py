@@ -3,6 +3,7 @@
     python benchmarks/adgan_speed.py --quick       # < 1 min: scores agree, then "speedup: N.Nx"
     python benchmarks/adgan_speed.py --table       # images/s against n_seed and k
     python benchmarks/adgan_speed.py --throughput  # anogan (500 steps) and adgan (64 x 5) at 32x32
+    python benchmarks/adgan_speed.py --throughput --precisions fp32 bf16 --store benchmarks/results/search-speed.jsonl
 
 ``loop_scores`` is Algorithm 1 of Deecke et al. (2018) written the
 straightforward way: for every image and every seed a deep copy of the
@@ -159,18 +160,39 @@ def table(size: int, nz: int, width: int, channels: int, n_images: int) -> None:
         print(f"{s:>10d} " + "".join(f"{v:>10.2f}" for v in row), flush=True)
 
 
-def throughput(n_anogan: int, n_adgan: int) -> None:
+def throughput(n_anogan: int, n_adgan: int, precisions: list[str], store: str | None = None) -> None:
+    """AnoGAN (500 steps) and ADGAN (64 seeds x 5 steps) at their default sizes (width 64) on
+    32x32 images, per precision; one JSON line each to ``store`` (the machine load included)."""
+    import json
+    import os
+    import subprocess
+    from datetime import datetime, timezone
+
     from ganad.models.adgan import ADGAN
     from ganad.models.anogan import AnoGAN
 
     rng = np.random.RandomState(0)
-    for name, cls, n in (("anogan (500 steps)", AnoGAN, n_anogan), ("adgan (64 seeds x 5 steps)", ADGAN, n_adgan)):
-        det = cls(epochs=0, device="cpu", random_state=0).fit(rng.randint(0, 256, (1, 32, 32), dtype=np.uint8))
-        x = rng.randint(0, 256, (n, 32, 32), dtype=np.uint8)
-        wall, cpu, _ = best_of(lambda: det.decision_function(x), 1)
-        print(f"{name}: default sizes, 32x32x1, {n} images in one call, {torch.get_num_threads()} thread(s): "
-              f"{n / cpu:.3f} images per CPU second ({cpu / n:.2f} CPU s/image; wall {wall / n:.2f} s/image)",
-              flush=True)
+    for precision in precisions:
+        for name, cls, n in (("anogan (500 steps)", AnoGAN, n_anogan), ("adgan (64 seeds x 5 steps)", ADGAN, n_adgan)):
+            det = cls(epochs=0, device="cpu", random_state=0, precision=precision).fit(
+                rng.randint(0, 256, (4, 32, 32), dtype=np.uint8))
+            x = rng.randint(0, 256, (n, 32, 32), dtype=np.uint8)
+            det.decision_function(x[:1])  # warm-up (oneDNN primitives)
+            wall, cpu, _ = best_of(lambda: det.decision_function(x), 1)
+            print(f"{name} [{precision}]: default sizes, 32x32x1, {n} images in one call, {torch.get_num_threads()} "
+                  f"thread(s): {n / cpu:.3f} images per CPU second ({cpu / n:.2f} CPU s/image; wall {wall / n:.2f} "
+                  "s/image)", flush=True)
+            if store:
+                commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                        cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+                with open(store, "a") as fh:
+                    fh.write(json.dumps({
+                        "model": cls.__name__.lower(), "what": name, "precision": precision, "images": n,
+                        "images_per_cpu_second": n / cpu, "wall_s_per_image": wall / n,
+                        "threads": torch.get_num_threads(), "loadavg_1m": os.getloadavg()[0],
+                        "torch": torch.__version__, "commit": commit,
+                        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    }) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -184,6 +206,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--width", type=int, default=64, help="--table: generator base width")
     ap.add_argument("--channels", type=int, default=1, help="--table: image channels")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "bf16"], help="--throughput")
+    ap.add_argument("--store", default=None, help="--throughput: JSON lines file to append to "
+                    "(benchmarks/results/search-speed.jsonl for the stored figures)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if not (args.quick or args.table or args.throughput):
@@ -191,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.table:
         table(args.size, args.nz, args.width, args.channels, args.images or 2)
     if args.throughput:
-        throughput(args.images or 16, args.images or 2)
+        throughput(args.images or 16, args.images or 2, args.precisions, args.store)
     if args.quick:
         quick(args.images or 8)
 
