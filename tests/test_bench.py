@@ -436,3 +436,13 @@ def test_records_store_the_updates_per_network_and_the_table_shows_them(tmp_path
     text = render.render(tmp_path / "results")
     row = next(line for line in text.splitlines() if line.startswith("| **dcae**"))
     assert f"| opt {steps} |" in row
+
+
+def test_other_record_files_beside_the_stores_are_not_read_as_cells(tmp_path):
+    """speed, distributed-speed, search-speed and kernel figures live in results/ too."""
+    runner.run_bench(runner.plan(["kde"], "digits", "one-class", [0], [0]), tmp_path / "results",
+                     log=lambda _: None, progress=False)
+    for name in ("distributed-speed.jsonl", "search-speed.jsonl", "conv-kernels.jsonl"):
+        (tmp_path / "results" / name).write_text('{"model": "ganomaly", "images_per_cpu_second": 0.1}\n')
+    text = render.render(tmp_path / "results")
+    assert "| **kde**" in text

@@ -95,9 +95,17 @@ def store_path(results_dir: str | os.PathLike, dataset: str, protocol: str) -> P
 SPEED_STORE = "speed.jsonl"  # throughput records (benchmarks/speed.py), not benchmark cells
 
 
+def is_cell_store(path: Path) -> bool:
+    """A benchmark store (``<dataset>-<protocol>.jsonl``), not one of the other record
+    files beside them (speed, distributed and search throughput, kernel figures)."""
+    from ..data.protocols import PROTOCOLS
+
+    return path.suffix == ".jsonl" and any(path.stem.endswith(f"-{p}") for p in PROTOCOLS)
+
+
 def all_records(results_dir: str | os.PathLike) -> Iterable[dict[str, Any]]:
     for p in sorted(Path(results_dir).glob("*.jsonl")):
-        if p.name != SPEED_STORE:
+        if is_cell_store(p):
             yield from ResultStore(p).records()
 
 
@@ -105,7 +113,7 @@ def merge(src_dir: str | os.PathLike, dst_dir: str | os.PathLike) -> int:
     """Append to ``dst_dir``'s stores the records of ``src_dir``'s ``*.jsonl`` whose
     cells it lacks (results run elsewhere, e.g. on a lent GPU); return how many."""
     added = 0
-    for src in sorted(Path(src_dir).glob("*.jsonl")):
+    for src in sorted(p for p in Path(src_dir).glob("*.jsonl") if is_cell_store(p)):
         dst = ResultStore(Path(dst_dir) / src.name)
         have = dst.keys()
         for record in ResultStore(src).records():
