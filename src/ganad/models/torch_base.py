@@ -72,9 +72,9 @@ def crop_to_input(t: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
 
 def _fuse_adam(state: Mapping[str, Any]) -> None:
     """Adam / AdamW in ``state`` step with PyTorch's fused CPU kernel (one pass over each
-    tensor instead of a chain of foreach ops; ~4x faster on this CPU for EGBAD's 13M
-    parameters).  Its rounding differs from the default kernel's by an ulp, so the engine
-    uses it only where bf16 already changes the numbers."""
+    tensor instead of a chain of foreach ops).  Its rounding differs from the default
+    kernel's in the last bit, so the engine uses it only where bf16 already changes the
+    numbers."""
     for opt in state.values():
         if isinstance(opt, (torch.optim.Adam, torch.optim.AdamW)):
             for group in opt.param_groups:
