@@ -112,3 +112,62 @@ def test_resnet_blocks_change_resolution():
 def test_nets_package_exports():
     for name in ("DCGANEncoder", "DCGANDecoder", "MLP", "ResNetGenerator", "ResNetCritic", "dcgan_init"):
         assert hasattr(nets, name)
+
+
+# --- dense layers in disguise: the matmul path equals the convolution ---------------------
+
+from ganad.nets.dense_conv import HeadConv2d, ProjectionConvTranspose2d  # noqa: E402
+
+
+def _as_conv(m: nn.Module, cls: type) -> nn.Module:
+    ref = cls.__new__(cls)
+    ref.__dict__ = m.__dict__  # same parameters, the parent's forward
+    return ref
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_head_conv_matmul_equals_the_convolution(bias, channels_last):
+    torch.manual_seed(0)
+    m = HeadConv2d(16, 7, 4, bias=bias)
+    x = torch.randn(5, 16, 4, 4, requires_grad=True)
+    xin = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+    y, y_ref = m(xin), _as_conv(m, nn.Conv2d)(xin)
+    assert y.shape == y_ref.shape == (5, 7, 1, 1)
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
+    gx, gw = torch.autograd.grad(y.square().sum(), (x, m.weight))
+    gx_ref, gw_ref = torch.autograd.grad(y_ref.square().sum(), (x, m.weight))
+    torch.testing.assert_close(gx, gx_ref, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(gw, gw_ref, rtol=1e-4, atol=1e-5)
+    big = torch.randn(2, 16, 8, 8)  # not the dense shape: the convolution runs
+    assert m(big).shape == (2, 7, 5, 5)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_projection_conv_transpose_matmul_equals_the_convolution(bias):
+    torch.manual_seed(0)
+    m = ProjectionConvTranspose2d(10, 6, 4, bias=bias)
+    z = torch.randn(3, 10, 1, 1, requires_grad=True)
+    y, y_ref = m(z), _as_conv(m, nn.ConvTranspose2d)(z)
+    assert y.shape == y_ref.shape == (3, 6, 4, 4)
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
+    gz, gw = torch.autograd.grad(y.square().sum(), (z, m.weight))
+    gz_ref, gw_ref = torch.autograd.grad(y_ref.square().sum(), (z, m.weight))
+    torch.testing.assert_close(gz, gz_ref, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(gw, gw_ref, rtol=1e-4, atol=1e-5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        yb = m(z)
+    assert yb.dtype == torch.bfloat16
+    torch.testing.assert_close(yb.float(), y_ref, rtol=2e-2, atol=2e-2)
+
+
+def test_dense_layers_keep_the_convolutions_state_dict_and_spectral_norm():
+    head, proj = HeadConv2d(8, 3, 4, bias=False), ProjectionConvTranspose2d(8, 3, 4, bias=False)
+    assert head.state_dict().keys() == nn.Conv2d(8, 3, 4, bias=False).state_dict().keys()
+    assert proj.state_dict().keys() == nn.ConvTranspose2d(8, 3, 4, bias=False).state_dict().keys()
+    sn = torch.nn.utils.parametrizations.spectral_norm(HeadConv2d(8, 3, 4))
+    x = torch.randn(2, 8, 4, 4)
+    sn.eval()
+    torch.testing.assert_close(sn(x), nn.functional.conv2d(x, sn.weight, sn.bias), rtol=1e-5, atol=1e-5)
+    enc, dec = DCGANEncoder(32, 1, 5, width=8), DCGANDecoder(32, 1, 5, width=8)
+    assert isinstance(enc.head, HeadConv2d) and isinstance(dec.net[0], ProjectionConvTranspose2d)

@@ -426,6 +426,7 @@ def _plain(m: nn.Module) -> bool:
 def _compile(module: nn.Module, prefix: str) -> list[Op] | None:
     """The module as a list of batched ops, or None when a layer is not supported."""
     from .nets.dcgan import DCGANDecoder
+    from .nets.dense_conv import HeadConv2d, ProjectionConvTranspose2d
     from .nets.mlp import MLP
 
     if not _plain(module):
@@ -447,9 +448,9 @@ def _compile(module: nn.Module, prefix: str) -> list[Op] | None:
                 return None
             ops += sub
         return ops
-    if type(module) is nn.ConvTranspose2d:
+    if type(module) in (nn.ConvTranspose2d, ProjectionConvTranspose2d):  # the same parameters; bmm either way
         return _conv_transpose_op(module, prefix)
-    if type(module) is nn.Conv2d:
+    if type(module) in (nn.Conv2d, HeadConv2d):
         return _conv_op(module, prefix)
     if type(module) is nn.Linear:
         return [_linear_op(prefix)]

@@ -166,6 +166,7 @@ import torch
 from torch import nn
 
 from ..distributed import batch_rand, batch_randn
+from ..nets.dense_conv import HeadConv2d
 from ..nets.sngan import SNGANDiscriminator, SNGANGenerator
 from ..params import BOOL, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, SHARED, Interval, ListOf, Options
 from ..registry import register
@@ -198,7 +199,7 @@ class AMAEncoder(nn.Module):
             c_out = 2 * width * 2**i
             layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2)]
             c_in = c_out
-        layers.append(nn.Conv2d(c_in, nz, 4, 1, 0, bias=False))
+        layers.append(HeadConv2d(c_in, nz, 4, bias=False))
         self.main = nn.Sequential(*layers)
         self.nz = nz
 

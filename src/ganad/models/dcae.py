@@ -46,6 +46,7 @@ import torch
 from torch import nn
 
 from ..nets.dcgan import DCGANDecoder, _n_down
+from ..nets.dense_conv import HeadConv2d
 from ..nets.init import init_dcgan
 from ..params import SHARED, Options
 from ..registry import register
@@ -68,7 +69,7 @@ class ConvEncoder(nn.Module):
             layers += [nn.Conv2d(c, w, 4, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(True)]
             c, w = w, w * 2
         self.body = nn.Sequential(*layers)
-        self.head = nn.Conv2d(c, out_dim, 4, 1, 0, bias=True)
+        self.head = HeadConv2d(c, out_dim, 4, bias=True)
         self.out_dim = out_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,8 @@ Decoder (1 -> 32): convT 4/1/0 nz->w*2^k, BN, ReLU; convT 4/2/1 halving the
 width, BN, ReLU, until side/2; convT 4/2/1 -> C, tanh.
 
 No biases in convolutions followed by BatchNorm (they are cancelled by it).
+The first decoder layer and the encoder head are dense layers in disguise and
+run as one matmul (:mod:`ganad.nets.dense_conv`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import math
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
+
+from .dense_conv import HeadConv2d, ProjectionConvTranspose2d
 
 
 def _n_down(size: int) -> int:
@@ -73,7 +77,7 @@ class DCGANEncoder(nn.Module):
                 layers.append(nn.Dropout(dropout))
             w, side = w * 2, side // 2
         self.body = nn.Sequential(*layers)
-        self.head = _maybe_sn(nn.Conv2d(w, out_dim, 4, 1, 0, bias=False), sn)
+        self.head = _maybe_sn(HeadConv2d(w, out_dim, 4, bias=False), sn)
         self.feature_channels = w
         self.out_dim = out_dim
 
@@ -92,7 +96,7 @@ class DCGANDecoder(nn.Module):
         super().__init__()
         n = _n_down(size)
         w = width * 2 ** (n - 1)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(nz, w, 4, 1, 0, bias=False), nn.BatchNorm2d(w), nn.ReLU(True)]
+        layers: list[nn.Module] = [ProjectionConvTranspose2d(nz, w, 4, bias=False), nn.BatchNorm2d(w), nn.ReLU(True)]
         for _ in range(n - 1):
             layers += [nn.ConvTranspose2d(w, w // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(w // 2), nn.ReLU(True)]
             w //= 2

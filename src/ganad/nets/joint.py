@@ -38,6 +38,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
+from .dense_conv import HeadConv2d
 from .init import _raw_weight
 
 _LINEAR_LIKE = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
@@ -146,7 +147,7 @@ class ALADEncoder(nn.Module):
             layers += [_maybe_sn(nn.Conv2d(c_in, c, 4, 2, 1), sn), nn.BatchNorm2d(c), nn.LeakyReLU(0.2)]
             c_in, c = c, 2 * c
         self.body = nn.Sequential(*layers)
-        self.head = nn.Conv2d(c_in, nz, 4, 1, 0)
+        self.head = HeadConv2d(c_in, nz, 4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x)).flatten(1)
