@@ -149,6 +149,31 @@ def test_encoder_step_gives_gradients_to_the_encoder_only(digits, target, loss):
             torch.testing.assert_close(det._e_loss(z, lv), want)
 
 
+@pytest.mark.parametrize("loss", ["image", "latent"])
+def test_the_image_loss_never_trains_the_length_of_the_code(digits, loss):
+    """G pixel-normalises its input, so G(c z) = G(z) for c > 0 and Eq. 6's d_I is flat along
+    ||E(G(z))||: the length that L_o (Eq. 4) scores is never trained; Eq. 7's d_z trains it."""
+    det = Berg(**{**TINY, "epochs": 0, "encoder_loss": loss}).fit(digits[0][:32])
+    lv = Level(1, 1, 8, 0.5)
+    gen, e = det._generator_for_encoder(), det.nets_["e"]
+    torch.manual_seed(3)
+    z = torch.randn(16, 8)
+    with torch.no_grad():
+        x_fake = gen(z, lv.resolution, lv.alpha)
+        torch.testing.assert_close(gen(3.0 * z, lv.resolution, lv.alpha), x_fake, rtol=1e-5, atol=1e-6)
+        z_hat = e(x_fake, lv.alpha)
+    scale = torch.ones((), requires_grad=True)  # d L_E / d (the codes' common length) at the trained point
+    if loss == "image":
+        l_e = (x_fake - gen(scale * z_hat, lv.resolution, lv.alpha)).abs().mean()
+    else:
+        l_e = (z - scale * z_hat).abs().mean()
+    (grad,) = torch.autograd.grad(l_e, scale)
+    if loss == "image":
+        assert abs(float(grad)) < 1e-6
+    else:
+        assert abs(float(grad)) > 1e-3
+
+
 # ------------------------------------------------------- growth schedule
 def test_schedule_is_pggans_fade_and_stable_phases():
     sched = growth_schedule(32, 100)
