@@ -171,3 +171,55 @@ def test_dense_layers_keep_the_convolutions_state_dict_and_spectral_norm():
     torch.testing.assert_close(sn(x), nn.functional.conv2d(x, sn.weight, sn.bias), rtol=1e-5, atol=1e-5)
     enc, dec = DCGANEncoder(32, 1, 5, width=8), DCGANDecoder(32, 1, 5, width=8)
     assert isinstance(enc.head, HeadConv2d) and isinstance(dec.net[0], ProjectionConvTranspose2d)
+
+
+# --- BatchNorm folded into the convolution before it (bf16 scoring) ---------------------
+
+from ganad.nets.fold import fold_batchnorm, folded_for_scoring, has_foldable  # noqa: E402
+
+
+def _trained_bn(bn: nn.BatchNorm2d) -> nn.BatchNorm2d:
+    with torch.no_grad():
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2.0)
+        if bn.affine:
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.5, 0.5)
+    return bn
+
+
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("bias", [True, False])
+def test_fold_batchnorm_computes_the_same_function(affine, bias):
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 4, 2, 1, bias=bias), _trained_bn(nn.BatchNorm2d(8, affine=affine)), nn.ReLU(),
+        nn.ConvTranspose2d(8, 5, 4, 2, 1, bias=bias), _trained_bn(nn.BatchNorm2d(5, affine=affine)), nn.Tanh(),
+        nn.BatchNorm2d(5),  # not after a convolution: kept
+    ).eval()
+    folded, n = fold_batchnorm(net)
+    assert n == 2 and isinstance(folded[1], nn.Identity) and isinstance(folded[4], nn.Identity)
+    assert isinstance(folded[6], nn.BatchNorm2d) and isinstance(net[1], nn.BatchNorm2d)  # the original is untouched
+    x = torch.randn(4, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), net(x), rtol=1e-5, atol=1e-5)
+
+
+def test_fold_leaves_training_mode_and_spectral_norm_nets_alone():
+    sn = nn.Sequential(torch.nn.utils.parametrizations.spectral_norm(nn.Conv2d(3, 4, 3)), nn.BatchNorm2d(4)).eval()
+    assert not has_foldable(sn) and folded_for_scoring(sn) is None
+    train_mode = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    assert not has_foldable(train_mode)
+
+
+def test_folded_copy_is_reused_until_the_weights_change():
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), _trained_bn(nn.BatchNorm2d(4))).eval()
+    a = folded_for_scoring(net)
+    assert a is not None and folded_for_scoring(net) is a
+    with torch.no_grad():
+        net[0].weight.add_(1.0)  # an optimiser step would do the same
+    b = folded_for_scoring(net)
+    assert b is not a
+    x = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(b(x), net(x), rtol=1e-5, atol=1e-5)

@@ -97,3 +97,28 @@ def test_bf16_on_cpu_steps_adam_with_the_fused_kernel(precision, fused, digits, 
 
     groups = load_checkpoint(tmp_path / "ck.pt")["state"]["opt"]["param_groups"]
     assert [g.get("fused") for g in groups] == [fused] * len(groups)
+
+
+def test_bf16_scores_a_batchnorm_folded_copy_and_gives_the_trained_nets_back(digits):
+    det = ganad.create("ganomaly", precision="bf16", min_steps=0, **{**SMALL, "epochs": 2})
+    det.fit(digits[0])
+    test = digits[1]
+    trained = det.nets_
+    seen = []
+    real_score_batch = det._score_batch
+
+    def spy(batch):
+        seen.append(det.nets_)
+        return real_score_batch(batch)
+
+    det._score_batch = spy
+    parts = det.score_parts(test)
+    del det._score_batch
+    assert det.nets_ is trained and seen and all(n is not trained for n in seen)  # a copy during the pass only
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in seen[0]["g"].modules())  # all of G's BN folded
+    assert all(m.weight.is_contiguous() for m in trained.modules() if isinstance(m, torch.nn.Conv2d))
+    fp32 = det.set_params(precision="fp32").score_parts(test)  # the nets as trained
+    det.set_params(precision="bf16")
+    for k in ("latent", "reconstruction"):
+        np.testing.assert_allclose(parts[k], fp32[k], rtol=0.05, atol=1e-3)
+        assert np.corrcoef(parts[k], fp32[k])[0, 1] > 0.999

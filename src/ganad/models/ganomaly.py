@@ -321,10 +321,9 @@ class GANomaly(_GANomalyBase):
         # decision_function needs only G's three nets, not D's two feature passes.
         if self.bn_mode != "eval":
             return self._score_parts(x)["score"]
-        g = self.nets_["g"]
 
         def latent(batch: torch.Tensor) -> torch.Tensor:
-            _, z, z_hat = g(batch)
+            _, z, z_hat = self.nets_["g"](batch)  # looked up in the pass: bf16 scores a folded copy
             return (z - z_hat).pow(2).mean(1)
 
         return self._batched(x, latent)
