@@ -210,3 +210,16 @@ def test_registry_defaults_and_parameter_checks(digits):
             ADGAN(**{**SMALL, "epochs": 0, **params}).fit(digits[0][:4])
     with pytest.raises(ValueError, match="backend"):
         adgan_search(init_dcgan(DCGANDecoder(8, 1, 4, 4)), torch.zeros(1, 1, 8, 8), torch.zeros(1, 2, 4), backend="jit")
+
+
+def test_algorithm_1_searches_in_fp32_under_bf16_and_the_z_only_search_does_not(digits):
+    # theta's per-pair copies stay fp32: autocast's casts of them cost more than bf16 saves
+    x = digits[1][:6]
+    kw = {**SMALL, "epochs": 0, "n_seed": 4, "k": 2}
+    fp32 = ADGAN(**kw).fit(digits[0][:32])
+    bf16 = ADGAN(**{**kw, "precision": "bf16"}).fit(digits[0][:32])
+    np.testing.assert_array_equal(bf16.decision_function(x), fp32.decision_function(x))
+    z_fp32 = fp32.set_params(adapt_generator=False).decision_function(x)
+    z_bf16 = bf16.set_params(adapt_generator=False).decision_function(x)
+    assert not np.array_equal(z_bf16, z_fp32)
+    np.testing.assert_allclose(z_bf16, z_fp32, rtol=0.15)

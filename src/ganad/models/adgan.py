@@ -69,6 +69,7 @@ and "critic", -D(x) with the trained critic (a WGAN critic rates real data high)
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -260,6 +261,17 @@ class ADGAN(SearchScoring, TorchDetector):
                 bar.update(len(rows))
         return {k: np.concatenate(v) for k, v in parts.items()}
 
+    def _search_precision(self) -> Any:
+        """Algorithm 1's search runs in fp32 even when ``precision="bf16"`` (training
+        still uses bf16).  Each step of every pair reads its private fp32 theta, which
+        autocast casts to bf16 for the forward and whose bf16 gradient it casts back:
+        two extra passes over the whole per-pair state, more than the bf16 matmuls
+        save (one thread, width 64, 64 seeds x 5 steps, one A/B run: 0.216 images per
+        CPU second under autocast vs 0.482 in fp32).  theta cannot be kept in bf16:
+        an Adam step of lr_theta = 5e-5 is below bf16's resolution of a DCGAN weight.
+        The z-only search (``adapt_generator=False``) keeps the detector's autocast."""
+        return nullcontext() if self.adapt_generator else super()._search_precision()
+
     # ---------------------------------------------------------------- maps
     has_anomaly_map = True
 
@@ -267,7 +279,7 @@ class ADGAN(SearchScoring, TorchDetector):
         """(x - G_theta_j(z_j))^2 per pixel at the search's final (z, theta), averaged over the
         seeds and channels: the "reconstruction" score per pixel (the same search, from the
         same seeds; an anomaly map costs a second search)."""
-        with torch.inference_mode(False), self._autocast(cache=False):
+        with torch.inference_mode(False), self._search_precision():
             self.nets_.eval()
             h, w = self.input_shape_[1:]
             out = np.empty((len(x), h, w), dtype=np.float32)
