@@ -150,6 +150,7 @@ def adam_step_(
     beta1: float = 0.9,
     beta2: float = 0.999,
     eps: float = 1e-8,
+    fused: bool = False,
 ) -> None:
     """One Adam update, in place, on tensors of any shape (``step`` counts from 1).
 
@@ -166,7 +167,20 @@ def adam_step_(
     are common here (every weight behind a dead ReLU has g = 0); the float32
     denominator is the same, since sqrt(FLT_MIN) / sqrt(1 - b2^t) < 4e-18
     vanishes against eps (for eps >= 1e-12).
+
+    ``fused=True``: torch's fused Adam kernel, one pass over (p, g, m, v) instead
+    of nine, for ADGAN's per-pair generator copies, where the update streams the
+    whole parameter state of every pair through memory each step.  Same formula,
+    different rounding (parameters within 1e-5 relative after three steps, measured
+    here); the path above where the kernel is not available.
     """
+    kernel = getattr(torch, "_fused_adam_", None)
+    if fused and kernel is not None and params and params[0].device.type in ("cpu", "cuda"):
+        steps = [torch.full((), float(step), device=p.device) for p in params]
+        grads = [g.contiguous() for g in grads]  # the kernel walks memory linearly (vmap's gradients can be strided)
+        kernel(list(params), grads, list(exp_avgs), list(exp_avg_sqs), [], steps, lr=lr, beta1=beta1,
+               beta2=beta2, weight_decay=0.0, eps=eps, amsgrad=False, maximize=False)
+        return
     bias_correction1 = 1 - beta1**step
     bias_correction2_sqrt = (1 - beta2**step) ** 0.5
     step_size = lr / bias_correction1
@@ -176,34 +190,6 @@ def adam_step_(
         denom = torch.clamp_min(v, _FLT_MIN, out=g).sqrt_().div_(bias_correction2_sqrt).add_(eps)
         p.addcdiv_(m, denom, value=-step_size)
 
-
-def fused_adam_step_(
-    params: Sequence[torch.Tensor],
-    grads: Sequence[torch.Tensor],
-    exp_avgs: Sequence[torch.Tensor],
-    exp_avg_sqs: Sequence[torch.Tensor],
-    step: int,
-    lr: float,
-    beta1: float = 0.9,
-    beta2: float = 0.999,
-    eps: float = 1e-8,
-) -> None:
-    """:func:`adam_step_` in torch's fused Adam kernel: one pass over (p, g, m, v) instead of nine.
-
-    Used for ADGAN's per-pair generator copies, where the update streams the
-    whole parameter state of every pair through memory each step.  Same formula;
-    the kernel rounds differently (measured here: parameters within 1e-5
-    relative of :func:`adam_step_` after three steps).  Falls back to
-    :func:`adam_step_` where the kernel is not available.
-    """
-    fused = getattr(torch, "_fused_adam_", None)
-    if fused is None or not params or params[0].device.type not in ("cpu", "cuda"):
-        adam_step_(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps)
-        return
-    steps = [torch.full((), float(step), device=p.device) for p in params]
-    grads = [g.contiguous() for g in grads]  # the kernel walks memory linearly (vmap's gradients can be strided)
-    fused(list(params), grads, list(exp_avgs), list(exp_avg_sqs), [], steps, lr=lr, beta1=beta1,
-          beta2=beta2, weight_decay=0.0, eps=eps, amsgrad=False, maximize=False)
 
 
 # --------------------------------------------------------------- eval mode
@@ -397,7 +383,7 @@ def _search_with_theta(
         loss = squared_error(fwd(dict(zip(names, theta)), z), x)
         grads = torch.autograd.grad(loss.sum(), [z, *theta])  # pair u's loss depends on (z_u, theta_u) only
         adam_step_([z], grads[:1], [m_z], [v_z], t, lr_z, *betas, eps)
-        fused_adam_step_(theta, grads[1:], m_t, v_t, t, lr_theta, *betas, eps)
+        adam_step_(theta, grads[1:], m_t, v_t, t, lr_theta, *betas, eps, fused=True)
         del grads, loss
     with torch.no_grad():
         out = fwd(dict(zip(names, theta)), z)
@@ -573,7 +559,6 @@ __all__ = [
     "SearchResult",
     "adam_step_",
     "adgan_search",
-    "fused_adam_step_",
     "default_chunk",
     "eval_mode",
     "image_seeds",
