@@ -286,7 +286,7 @@ class TorchDetector(BaseDetector):
 
         bf16 on CPU also picks the faster kernels: Adam's fused one (:func:`_fuse_adam`)
         and, for image nets, channels-last layout (given back afterwards).  fp32 is left
-        as declared, so fp32 fits stay bit-identical to earlier ones."""
+        as declared (contiguous layout, the single-tensor Adam)."""
         from ..train import fit_loop
 
         checkpoint = self._checkpoint_path(phase.name)
