@@ -43,10 +43,15 @@ seeds are drawn from a generator seeded by a hash of its pixels and the
 detector's seed, so a score does not depend on the batch it was scored in.
 Scoring costs (n_seed x k) forward/backward passes *and* Adam updates of a
 full parameter copy per pair: about 4 x 1.7M floats of state per pair for
-the default generator, processed ``search_chunk`` pairs at a time.  Measured
-on one CPU thread (AMD EPYC), 32x32x1, 64 seeds x 5 steps, not stored: ~0.3
-images per CPU second at the default width 64, 1.8 at width 16 (``python
-benchmarks/adgan_speed.py --throughput --table``): about 3x a per-seed loop of
+the default generator, processed ``search_chunk`` pairs at a time; theta's
+Adam runs in torch's fused kernel (one pass over the pair's state).  Measured
+on one thread of this project's Xeon, 32x32x1, 64 seeds x 5 steps, default
+width 64, 4 images: 0.348 images per CPU second (benchmarks/results/search-speed.jsonl,
+commit a23dd52; ``python benchmarks/adgan_speed.py --throughput``).  Every step
+streams each pair's parameter state (theta, gradient, two moments: ~27 MB at
+width 64) through memory several times for little arithmetic, so memory traffic,
+not FLOPs, bounds the search (larger ``search_chunk`` values ran slower).  Earlier, on an AMD EPYC
+(not stored), 1.8 images per CPU second at width 16: about 3x a per-seed loop of
 ``torch.optim.Adam`` on deep copies, and 40x or more for small generators,
 where per-call overhead dominates (``--quick``).  ``fit`` also scores the held-out
 calibration images for ``threshold_`` (at most ``threshold_images``, default
