@@ -125,6 +125,18 @@ def _as_conv(m: nn.Module, cls: type) -> nn.Module:
     return ref
 
 
+def _assert_same_as_the_convolution(m, cls, x, xin, shape):
+    """m(xin) equals the parent class's convolution, in value and in the gradients of x and the weight."""
+    y, y_ref = m(xin), _as_conv(m, cls)(xin)
+    assert y.shape == y_ref.shape == shape
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
+    grads = torch.autograd.grad(y.square().sum(), (x, m.weight))
+    grads_ref = torch.autograd.grad(y_ref.square().sum(), (x, m.weight))
+    for g, g_ref in zip(grads, grads_ref):
+        torch.testing.assert_close(g, g_ref, rtol=1e-4, atol=1e-5)
+    return y_ref
+
+
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_head_conv_matmul_equals_the_convolution(bias, channels_last):
@@ -132,13 +144,7 @@ def test_head_conv_matmul_equals_the_convolution(bias, channels_last):
     m = HeadConv2d(16, 7, 4, bias=bias)
     x = torch.randn(5, 16, 4, 4, requires_grad=True)
     xin = x.contiguous(memory_format=torch.channels_last) if channels_last else x
-    y, y_ref = m(xin), _as_conv(m, nn.Conv2d)(xin)
-    assert y.shape == y_ref.shape == (5, 7, 1, 1)
-    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
-    gx, gw = torch.autograd.grad(y.square().sum(), (x, m.weight))
-    gx_ref, gw_ref = torch.autograd.grad(y_ref.square().sum(), (x, m.weight))
-    torch.testing.assert_close(gx, gx_ref, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(gw, gw_ref, rtol=1e-4, atol=1e-5)
+    _assert_same_as_the_convolution(m, nn.Conv2d, x, xin, (5, 7, 1, 1))
     big = torch.randn(2, 16, 8, 8)  # not the dense shape: the convolution runs
     assert m(big).shape == (2, 7, 5, 5)
 
@@ -148,13 +154,7 @@ def test_projection_conv_transpose_matmul_equals_the_convolution(bias):
     torch.manual_seed(0)
     m = ProjectionConvTranspose2d(10, 6, 4, bias=bias)
     z = torch.randn(3, 10, 1, 1, requires_grad=True)
-    y, y_ref = m(z), _as_conv(m, nn.ConvTranspose2d)(z)
-    assert y.shape == y_ref.shape == (3, 6, 4, 4)
-    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
-    gz, gw = torch.autograd.grad(y.square().sum(), (z, m.weight))
-    gz_ref, gw_ref = torch.autograd.grad(y_ref.square().sum(), (z, m.weight))
-    torch.testing.assert_close(gz, gz_ref, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(gw, gw_ref, rtol=1e-4, atol=1e-5)
+    y_ref = _assert_same_as_the_convolution(m, nn.ConvTranspose2d, z, z, (3, 6, 4, 4))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         yb = m(z)
     assert yb.dtype == torch.bfloat16
