@@ -50,7 +50,8 @@ width 64, 4 images: 0.348 images per CPU second (benchmarks/results/search-speed
 commit a23dd52; ``python benchmarks/adgan_speed.py --throughput``).  Every step
 streams each pair's parameter state (theta, gradient, two moments: ~27 MB at
 width 64) through memory several times for little arithmetic, so memory traffic,
-not FLOPs, bounds the search (larger ``search_chunk`` values ran slower).  Earlier, on an AMD EPYC
+not FLOPs, bounds the search (larger ``search_chunk`` values ran slower in an unstored
+probe).  Earlier, on an AMD EPYC
 (not stored), 1.8 images per CPU second at width 16: about 3x a per-seed loop of
 ``torch.optim.Adam`` on deep copies, and 40x or more for small generators,
 where per-call overhead dominates (``--quick``).  ``fit`` also scores the held-out
