@@ -220,6 +220,13 @@ def test_folded_copy_is_reused_until_the_weights_change():
         net[0].weight.add_(1.0)  # an optimiser step would do the same
     b = folded_for_scoring(net)
     assert b is not a
+    moved = net[0].weight.data.clone()  # new storage, as a move to another device gives ...
+    while moved._version < net[0].weight._version:  # ... at the same version count
+        moved.add_(0.0)
+    net[0].weight.data = moved
+    b2 = folded_for_scoring(net)
+    assert b2 is not b and folded_for_scoring(net) is b2
+    b = b2
     x = torch.randn(2, 1, 8, 8)
     with torch.no_grad():
         torch.testing.assert_close(b(x), net(x), rtol=1e-5, atol=1e-5)

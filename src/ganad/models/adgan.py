@@ -273,7 +273,7 @@ class ADGAN(SearchScoring, TorchDetector):
         autocast casts to bf16 for the forward and whose bf16 gradient it casts back:
         two extra passes over the whole per-pair state, more than the bf16 matmuls
         save (one thread, width 64, 64 seeds x 5 steps, one A/B run: 0.216 images per
-        CPU second under autocast vs 0.482 in fp32).  theta cannot be kept in bf16:
+        CPU second under autocast vs 0.482 in fp32; an unstored measurement).  theta cannot be kept in bf16:
         an Adam step of lr_theta = 5e-5 is below bf16's resolution of a DCGAN weight.
         The z-only search (``adapt_generator=False``) keeps the detector's autocast."""
         return nullcontext() if self.adapt_generator else super()._search_precision()

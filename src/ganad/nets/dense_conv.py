@@ -7,7 +7,7 @@ dense layer in disguise, but oneDNN runs them as convolutions at a small
 fraction of the matmul rate: on this project's CPU, one thread, batch 256, the
 100 -> 128 x 4 x 4 projection took 23.6 ms as a bf16 transposed convolution and
 0.39 ms as a matmul (10.1 ms vs 1.5 ms in fp32); the 128 x 4 x 4 -> 100 head 5.2
-ms vs 0.45 ms in bf16.  The modules below keep ``nn.Conv2d`` /
+ms vs 0.45 ms in bf16 (an unstored microbenchmark).  The modules below keep ``nn.Conv2d`` /
 ``nn.ConvTranspose2d``'s parameters, state-dict keys, initialisation and
 parametrisations (spectral norm), and take the matmul path only when the
 input has exactly the shape that makes the layer dense; any other input goes

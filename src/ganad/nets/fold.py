@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import weakref
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -46,34 +47,29 @@ def _fold_into(conv: nn.Module, bn: nn.BatchNorm2d) -> None:
     conv.bias = nn.Parameter(shift.to(conv.weight.dtype), requires_grad=False)
 
 
-def _fold_sequential(seq: nn.Sequential) -> int:
-    names = list(seq._modules)
-    folded = 0
-    for prev, name in zip(names, names[1:]):
-        conv, bn = seq._modules[prev], seq._modules[name]
-        if conv is not None and bn is not None and _foldable(conv, bn):
-            _fold_into(conv, bn)
-            seq._modules[name] = nn.Identity()
-            folded += 1
-    return folded
+def _foldable_pairs(module: nn.Module) -> Iterator[tuple[nn.Sequential, str, nn.Module, nn.Module]]:
+    """(sequential, the BatchNorm's name, conv, BatchNorm) for every foldable neighbour pair."""
+    for seq in module.modules():
+        if isinstance(seq, nn.Sequential):
+            items = list(seq._modules.items())
+            for (_, conv), (name, bn) in zip(items, items[1:]):
+                if conv is not None and bn is not None and _foldable(conv, bn):
+                    yield seq, name, conv, bn
 
 
 def fold_batchnorm(module: nn.Module) -> tuple[nn.Module, int]:
     """(a copy of ``module`` with eval-mode BatchNorm folded into the preceding convs, the number folded)."""
     out = copy.deepcopy(module).eval()
-    folded = sum(_fold_sequential(m) for m in out.modules() if isinstance(m, nn.Sequential))
-    return out, folded
+    pairs = list(_foldable_pairs(out))  # found before any BatchNorm is replaced
+    for seq, name, conv, bn in pairs:
+        _fold_into(conv, bn)
+        seq._modules[name] = nn.Identity()
+    return out, len(pairs)
 
 
 def has_foldable(module: nn.Module) -> bool:
-    """Whether :func:`fold_batchnorm` would fold anything (without copying)."""
-    module_is_eval = all(not m.training for m in module.modules())
-    return module_is_eval and any(
-        _foldable(a, b)
-        for seq in module.modules() if isinstance(seq, nn.Sequential)
-        for a, b in zip(list(seq._modules.values()), list(seq._modules.values())[1:])
-        if a is not None and b is not None
-    )
+    """Whether ``module`` is in eval mode and :func:`fold_batchnorm` would fold anything (no copy)."""
+    return all(not m.training for m in module.modules()) and next(_foldable_pairs(module), None) is not None
 
 
 # module -> (the versions of its tensors when folded, the folded copy); weak, so a
@@ -82,8 +78,9 @@ _FOLDED: "weakref.WeakKeyDictionary[nn.Module, tuple[tuple[int, ...], nn.Module]
 
 
 def _versions(module: nn.Module) -> tuple[int, ...]:
-    # an optimiser step, a load_state_dict or a BatchNorm statistics update bumps a tensor's version
-    return tuple(t._version for t in (*module.parameters(), *module.buffers()))
+    # an optimiser step, a load_state_dict or a BatchNorm statistics update bumps a tensor's
+    # version; a move to another device or layout gives it new storage
+    return tuple(v for t in (*module.parameters(), *module.buffers()) for v in (t.data_ptr(), t._version))
 
 
 def folded_for_scoring(module: nn.Module) -> nn.Module | None:
