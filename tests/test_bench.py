@@ -8,6 +8,7 @@ import ganad
 from ganad import metrics
 from ganad.bench import render, runner
 from ganad.bench.store import REQUIRED_KEYS, ResultStore, store_path
+from conftest import needs_fmnist
 
 
 @pytest.fixture
@@ -446,3 +447,91 @@ def test_other_record_files_beside_the_stores_are_not_read_as_cells(tmp_path):
         (tmp_path / "results" / name).write_text('{"model": "ganomaly", "images_per_cpu_second": 0.1}\n')
     text = render.render(tmp_path / "results")
     assert "| **kde**" in text
+
+
+# ------------------------------------------------------------------ one-class and contamination gamma 0: one experiment
+def _same_split(dataset, klass, seed):
+    import numpy as np
+
+    one = runner.make_split(dataset, "one-class", normal_class=klass, val_anomalies=0, random_state=seed)
+    cont = runner.make_split(dataset, "contamination", normal_class=klass, gamma=0.0, val_anomalies=0,
+                             random_state=seed)
+    for part in ("train", "val", "test"):
+        a, b = getattr(one, part), getattr(cont, part)
+        assert np.array_equal(a.x, b.x) and np.array_equal(a.y, b.y) and np.array_equal(a.labels, b.labels), part
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_unsupervised_one_class_split_is_the_contamination_split_at_gamma_0(seed):
+    for klass in range(10):
+        _same_split("digits", klass, seed)
+
+
+@needs_fmnist
+def test_fashion_mnist_one_class_split_is_the_contamination_split_at_gamma_0():
+    for klass in (0, 9):
+        _same_split("fashion-mnist", klass, 1)
+
+
+def test_one_class_cell_is_recorded_from_its_stored_contamination_twin(tmp_path, monkeypatch):
+    from ganad.bench import twins
+
+    fitted_dir, twin_dir = tmp_path / "fitted", tmp_path / "twin"
+    one_class = runner.plan(["kde"], "digits", "one-class", [3], [1])
+    (fitted,) = _quiet(one_class, fitted_dir)
+    _quiet(runner.plan(["kde"], "digits", "contamination", [3], [1], gammas=[0.0, 0.1]), twin_dir)
+
+    def no_fit(*a, **k):
+        raise AssertionError("the twin is stored: nothing should be fitted")
+
+    monkeypatch.setattr(runner, "fit_declared", no_fit)
+    (derived,) = _quiet(one_class, twin_dir)
+    assert derived["auroc"] == fitted["auroc"] and derived["auprc"] == fitted["auprc"]
+    assert derived["protocol"] == "one-class" and derived["protocol_options"] == {}
+    assert derived["same_fit_as"]["protocol_options"] == {"gamma": 0.0}
+    assert not set(twins.CONTAMINATION_KEYS) & set(derived)
+    assert ResultStore(store_path(twin_dir, "digits", "one-class")).has(one_class[0].key_record())
+    assert _quiet(one_class, twin_dir) == []  # stored now: not derived twice
+    assert "1 of 1 cells shared with contamination γ = 0" in render.render(twin_dir)
+    # a regime that reads validation anomalies, or another class, has no twin: it is fitted
+    with pytest.raises(AssertionError, match="nothing should be fitted"):
+        _quiet(runner.plan(["kde"], "digits", "one-class", [4], [1]), twin_dir)
+    assert twins.contamination_twin(
+        runner.plan(["kde"], "digits", "one-class", [3], [1], selection="labelled", labelled=5)[0].key_record()) is None
+
+
+def _make_stale(path):
+    recs = ResultStore(path).records()
+    path.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "updates"}) + "\n" for r in recs))
+
+
+def test_refresh_reruns_stale_records_and_the_new_record_supersedes_the_old(tmp_path):
+    from ganad.bench.store import all_records, is_current
+
+    cells = runner.plan(["kde"], "digits", "one-class", [0, 1], [0])
+    _quiet(cells, tmp_path)
+    path = store_path(tmp_path, "digits", "one-class")
+    _make_stale(path)
+    assert _quiet(cells, tmp_path) == []  # stored, if stale: skipped without --refresh
+    new = runner.run_bench(cells, tmp_path, log=lambda _: None, progress=False, refresh=True)
+    assert len(new) == 2 and all(is_current(r) for r in new)
+    assert len(ResultStore(path).records()) == 4  # append-only: the stale records stay in the file
+    read = list(all_records(tmp_path))
+    assert len(read) == 2 and all(is_current(r) for r in read)
+    assert runner.run_bench(cells, tmp_path, log=lambda _: None, progress=False, refresh=True) == []
+    text = render.render(tmp_path)
+    assert "Stored cells: 2." in text and "n/r" not in text
+
+
+def test_refresh_does_not_derive_from_a_stale_twin(tmp_path):
+    _quiet(runner.plan(["kde"], "digits", "contamination", [2], [0], gammas=[0.0]), tmp_path)
+    _make_stale(store_path(tmp_path, "digits", "contamination"))
+    (rec,) = runner.run_bench(runner.plan(["kde"], "digits", "one-class", [2], [0]), tmp_path,
+                              log=lambda _: None, progress=False, refresh=True)
+    assert "same_fit_as" not in rec and "updates" in rec
+
+
+def test_updates_cell_says_when_only_some_cells_counted_their_updates():
+    assert render.updates_cell([{"updates": {"gan/g": 3}}, {"updates": {"gan/g": 5}}]) == "gan/g 4"
+    assert render.updates_cell([{"updates": {"opt_g": 3}}, {}]) == "g 3 (1 of 2 cells)"
+    assert render.updates_cell([{}, {}]) == "n/r" and render.updates_cell([{"updates": None}]) == ""

@@ -337,7 +337,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         options["train_subset"] = args.train_subset
     cells = runner.plan(models, args.data, args.protocol, classes, seeds, params, options, args.data_dir,
                         selection=args.selection, labelled=args.labelled, gammas=gammas, others=others)
-    runner.run_bench(cells, args.results, progress=not (args.no_progress or args.quiet))
+    runner.run_bench(cells, args.results, progress=not (args.no_progress or args.quiet), refresh=args.refresh)
     render.render(args.results, args.render_to)
     print(f"results: {args.results}; table: {args.render_to or Path(args.results).parent / 'RESULTS.md'}")
     return 0
@@ -540,6 +540,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-subset", type=int, default=None, metavar="N",
                    help="train on a fixed, seeded subset of N training images (e.g. one-anomalous on a CPU)")
     p.add_argument("--param", action="append", default=[], metavar="[MODEL.]KEY=VALUE")
+    p.add_argument("--refresh", action="store_true",
+                   help="also run the cells stored only by a record of an older format (no selection regime, "
+                        "validation-anomaly count or update counts); the new record supersedes the old one, "
+                        "which stays in the store")
     p.add_argument("--results", default="benchmarks/results", help="folder of the JSONL result store")
     p.add_argument("--render-to", default=None, help="Markdown output (default: benchmarks/RESULTS.md)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (same as --quiet)")

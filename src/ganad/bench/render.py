@@ -123,7 +123,7 @@ def table(records: list[dict[str, Any]], dataset: str, protocol: str, section: s
             f"**{_fmt(np.mean(means))}** ± {np.std(means):.3f}{complete}", str(len(seeds)), updates_cell(rs),
             _fmt(np.mean([r["auprc"] for r in rs])), _fmt(np.mean([r["f1"] for r in rs])),
             f"{np.mean([r['fit_seconds'] for r in rs]):.1f}", f"{np.mean([r['score_seconds'] for r in rs]):.2f}",
-            f"ours, {rs[0]['device'].split(':')[0]}, commit {rs[-1]['git_commit']}",
+            _source(rs),
         ]) + " |")
     for label, per, mean, source in published:
         cells = [_fmt(per[c]) if c in per else "" for c in classes]
@@ -136,16 +136,28 @@ def table(records: list[dict[str, Any]], dataset: str, protocol: str, section: s
     return "\n".join(lines)
 
 
+def _source(rs: list[dict[str, Any]]) -> str:
+    """Where a row's cells come from: the device, the commit(s) that fitted them, and how many
+    were recorded from their contamination gamma-0 twin (:mod:`ganad.bench.twins`)."""
+    commits = list(dict.fromkeys(str(r["git_commit"]) for r in rs))
+    text = f"ours, {rs[0]['device'].split(':')[0]}, commit {commits[-1]}"
+    if len(commits) > 1:
+        text += f" and {len(commits) - 1} earlier"
+    twins = sum(1 for r in rs if r.get("same_fit_as"))
+    return text + (f"; {twins} of {len(rs)} cells shared with contamination γ = 0" if twins else "")
+
+
 def updates_cell(rs: list[dict[str, Any]]) -> str:
     """The optimiser steps per network of a row's fits (median over its records, "opt_"
     dropped: "g 420, d 420"); "n/r" when no record stored them (runs before they were
-    counted), "" for models without a training loop."""
+    counted), "(k of n cells)" when only some did, "" for models without a training loop."""
     counted = [r["updates"] for r in rs if r.get("updates")]
     if not counted:
         return "" if all("updates" in r for r in rs) else "n/r"
     names = list(dict.fromkeys(k for u in counted for k in u))
     med = {k: int(np.median([u.get(k, 0) for u in counted])) for k in names}
-    return ", ".join(f"{k.replace('opt_', '').replace('/opt', '') or k} {v}" for k, v in med.items())
+    text = ", ".join(f"{k.replace('opt_', '').replace('/opt', '') or k} {v}" for k, v in med.items())
+    return text + (f" ({len(counted)} of {len(rs)} cells)" if len(counted) < len(rs) else "")
 
 
 def _gamma(r: dict[str, Any]) -> float | None:

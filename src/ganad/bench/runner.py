@@ -48,6 +48,7 @@ from .selection import (
 )
 from .reuse import FitReuse, score_blocks
 from .store import ResultStore, store_path
+from .twins import stored_twin
 
 
 def typical_auroc(det: Any, split: Any, test_scores: np.ndarray, reuse: FitReuse | None) -> dict[str, Any]:
@@ -277,14 +278,25 @@ def plan(
 
 
 def run_bench(
-    cells: list[Cell], results_dir: str | os.PathLike, *, log: Callable[[str], None] = print, progress: bool = True
+    cells: list[Cell], results_dir: str | os.PathLike, *, log: Callable[[str], None] = print, progress: bool = True,
+    refresh: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run the cells not yet stored; return the new records."""
+    """Run the cells not yet stored; return the new records.  ``refresh``: also run the cells
+    stored only by a stale record (:func:`ganad.bench.store.is_current`); the new record
+    supersedes it.  An unsupervised one-class cell whose contamination gamma-0 twin is stored
+    (current, with ``refresh``) is recorded from it, not fitted (:mod:`ganad.bench.twins`)."""
     new: list[dict[str, Any]] = []
     todo = []
     for cell in cells:
         store = ResultStore(store_path(results_dir, cell.dataset, cell.protocol))
-        if store.has(cell.key_record()):
+        if store.has(cell.key_record(), current_only=refresh):
+            continue
+        twin = stored_twin(cell.key_record(), results_dir, current_only=refresh)
+        if twin is not None:  # the same fit, stored as the contamination gamma-0 cell
+            store.append(twin)
+            new.append(twin)
+            log(f"{cell.describe()}: AUROC {twin['auroc']:.4f}, recorded from its stored contamination "
+                "gamma-0 twin (the same split and fit)")
             continue
         todo.append((cell, store))
     log(f"{len(cells) - len(todo)} of {len(cells)} cells already stored; running {len(todo)}")
@@ -293,7 +305,7 @@ def run_bench(
     # each cell's scoring shows its own img/s bar under it while it runs
     with progress_bar(len(todo), "bench", progress and bool(todo), unit="cell", leave=True) as bar:
         for cell, store in todo:
-            if store.has(cell.key_record()):  # another process sharing the store ran it meanwhile
+            if store.has(cell.key_record(), current_only=refresh):  # another process sharing the store ran it meanwhile
                 log(f"{cell.describe()}: stored meanwhile, skipped")
                 bar.update(1)
                 continue

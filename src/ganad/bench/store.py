@@ -3,6 +3,12 @@
 A benchmark can be killed at any moment and run again: a cell whose key is
 already stored is skipped, and a half-written last line (a crash during the
 write) is ignored when reading.
+
+A record written before the runner stored the selection regime, the
+validation anomalies read and the update counts is *stale* (:func:`is_current`);
+``ganad bench --refresh`` runs such cells again.  The store stays append-only:
+the new record supersedes the old one for every reader of :func:`all_records`
+(the last record of a cell wins), and the old one stays in the file.
 """
 
 from __future__ import annotations
@@ -17,6 +23,26 @@ REQUIRED_KEYS = (
     "model", "dataset", "protocol", "seed", "auroc", "auprc", "f1", "fit_seconds", "score_seconds",
     "peak_rss_mb", "n_train", "n_test", "device", "torch_version", "git_commit", "config",
 )
+
+
+# fields every record of the current runner has (``updates`` is None for models without a training loop)
+CURRENT_FIELDS = ("selection", "n_val_anomalies", "updates")
+
+
+def is_current(record: dict[str, Any]) -> bool:
+    """Whether ``record`` has the fields of the current record format (:data:`CURRENT_FIELDS`)."""
+    return all(k in record for k in CURRENT_FIELDS)
+
+
+def latest_per_cell(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per cell: the last one appended (a refreshed cell supersedes its stale record),
+    in the order the cells were first stored."""
+    last: dict[tuple, dict[str, Any]] = {}
+    for r in records:
+        key = cell_key(r)
+        last.pop(key, None)  # re-inserted below: a cell keeps the place of its latest record
+        last[key] = r
+    return list(last.values())
 
 
 def config_id(config: dict[str, Any]) -> str:
@@ -64,11 +90,13 @@ class ResultStore:
                     continue
         return out
 
-    def keys(self) -> set[tuple]:
-        return {cell_key(r) for r in self.records()}
+    def keys(self, current_only: bool = False) -> set[tuple]:
+        return {cell_key(r) for r in self.records() if not current_only or is_current(r)}
 
-    def has(self, record_like: dict[str, Any]) -> bool:
-        return cell_key(record_like) in self.keys()
+    def has(self, record_like: dict[str, Any], current_only: bool = False) -> bool:
+        """Whether the cell of ``record_like`` is stored (``current_only``: by a record of the
+        current format, :func:`is_current`)."""
+        return cell_key(record_like) in self.keys(current_only)
 
     def append(self, record: dict[str, Any]) -> None:
         missing = [k for k in REQUIRED_KEYS if k not in record]
@@ -106,7 +134,7 @@ def is_cell_store(path: Path) -> bool:
 def all_records(results_dir: str | os.PathLike) -> Iterable[dict[str, Any]]:
     for p in sorted(Path(results_dir).glob("*.jsonl")):
         if is_cell_store(p):
-            yield from ResultStore(p).records()
+            yield from latest_per_cell(ResultStore(p).records())
 
 
 def merge(src_dir: str | os.PathLike, dst_dir: str | os.PathLike) -> int:
