@@ -34,7 +34,7 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
 }
 
 # Parameters the benchmark passes unless overridden: sizes for a 2-core CPU
-# (about 2-5 minutes of fitting per class on one thread), documented as
+# (about 1-9 minutes of fitting per class on one thread in the stored records), documented as
 # deviations from the papers' epoch counts in benchmarks/README.md.  Every
 # stored record carries the parameters it ran with, so a run with the papers'
 # budgets (e.g. on a GPU: ``--param deepsvdd.epochs=150``) is a separate cell.
@@ -60,12 +60,12 @@ PARAMS: dict[str, dict[str, Any]] = {
     # 3 epochs left the autoencoder untrained for 2 of 3 seeds
     # (benchmarks/README.md, section GAAE): 10 epochs.
     "gaae": {"epochs": 10},
-    # f-AnoGAN's residual nets at full resolution cost ~10x a DCGAN step: width 16, one epoch per phase.
+    # f-AnoGAN's residual nets at full resolution cost ~10x a DCGAN step (unstored): width 16, one epoch per phase.
     "fanogan": {"width": 16, "epochs": 1},
-    # AMA's SNGAN nets at the reference widths cost ~1.8 s per image and epoch on one thread
+    # AMA's SNGAN nets at the reference widths cost ~1.8 s per image and epoch on one thread (unstored)
     # (5 critic steps per batch): widths 32/32/16, batch 64, a new batch per critic step, 4
     # epochs with the paper's schedule scaled (negatives from epoch 1, lr drops at 1 and 2).
-    # ~98 s per epoch on 4,860 Fashion-MNIST images (class 0; docstring of ganad.models.ama).
+    # 91-205 s per epoch on 4,860 Fashion-MNIST images (the stored classes, 205 s on class 0; docstring of ganad.models.ama).
     "ama": {"gen_width": 32, "critic_width": 32, "enc_width": 16, "batch_size": 64, "critic_batches": "new",
             "epochs": 4, "atypical_start": 1, "lr_milestones": [1, 2]},
     # The test-time searches at the sizes of the stored rows (benchmarks/anogan_cpu.sh,
@@ -77,7 +77,7 @@ PARAMS: dict[str, dict[str, Any]] = {
     "adgan": {"width": 16, "epochs": 60, "n_seed": 8, "threshold_images": 500},
     # Berg et al.: progressive growth 4 -> 32 px at width 32 (the paper: 512), 2,400 images
     # per fade / stable phase (the growth takes ~3 epochs of a Fashion-MNIST class), then
-    # ~2 epochs at 32 px: ~5.5 minutes per class on one thread (see the model's docstring).
+    # ~2 epochs at 32 px: ~5 minutes per class on one thread (see the model's docstring).
     "berg": {"width": 32, "images_per_stage": 2400, "epochs": 5},
 }
 

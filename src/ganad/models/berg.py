@@ -80,7 +80,7 @@ an unstored measurement): a fit of 1,259 s, 152 s per epoch averaged over the 8
 epochs (steps of 64 images cost ~0.06 / 0.2 / 0.7 / 2.5 s at 4 / 8 / 16 / 32 px,
 so ~190 s per epoch at 32 px).  At width 32 (the benchmark's setting, ``images_per_stage=2400,
 epochs=5``) the stored class-0 fits took 259 s (benchmarks/probes/berg-val.jsonl) and
-370 s (the benchmark record, machine load 3.9).
+384 s (the benchmark record, machine load 2.5).
 Validation (``make_split("fashion-mnist", "one-class", normal_class=0).val``,
 one class, one seed, the width-32 setting; stored in benchmarks/probes/berg-val.jsonl by
 ``benchmarks/val_probe.py berg --classes 0 --param width=32 --param images_per_stage=2400

@@ -27,7 +27,7 @@ Persistence without pickle: the PCA basis, the training features and the
 chosen hyper-parameters are saved as tensors/JSON, and ``load`` re-fits the
 scikit-learn estimator on them with the same seed.  These estimators are
 deterministic given their data and seed, so the loaded model's scores are
-identical (a test checks this), and a re-fit takes under a second.
+identical (a test checks this), and a re-fit takes under a second (unstored).
 """
 
 from __future__ import annotations
@@ -175,7 +175,8 @@ def gaussian_kde_logpdf(query: np.ndarray, data: np.ndarray, bandwidth: float, c
 
     log p(x) = logsumexp_i(-||x - x_i||^2 / 2h^2) - log n - d/2 log(2 pi h^2).
     scikit-learn's tree-based KernelDensity takes minutes on 5,400 x 100 and,
-    at small bandwidths, returns values tens of nats off; this is exact and fast.
+    at small bandwidths, returns values tens of nats off (an unstored comparison);
+    this is exact and fast.
     """
     n, d = data.shape
     const = -np.log(n) - 0.5 * d * np.log(2 * np.pi * bandwidth**2)

@@ -48,7 +48,7 @@ Defaults: the reference's hyper-parameters (lr 1e-4, batch 200, weight decay
 0.5e-6; AE weight decay 0.5e-3 for MNIST, 0.5e-6 for CIFAR) with fewer epochs
 (50 + 50 instead of 150 + 150, lr x 0.1 after epoch 30 of each phase
 instead of 50), sized for a CPU: the LeNet nets are small (the benchmark's
-15 + 15 epochs on a Fashion-MNIST class took 40-70 s on one CPU thread, the
+15 + 15 epochs on a Fashion-MNIST class took 61-94 s on one CPU thread, the
 stored one-class records; benchmarks/README.md, section Deep SVDD).
 
 Deviations from the reference code (lukasruff/Deep-SVDD-PyTorch), and why:

@@ -73,7 +73,8 @@ still weighs 0.9^k, while the first BatchNorm of a DCGAN-initialised (N(0,
 30 steps the running variance of E1's and E2's first BatchNorm was 68x and 150x
 the true one: the eval-mode nets were not the trained ones, and their latent
 error tracked the amount of ink (Spearman 0.92 with the mean pixel; T-shirts
-have the most).  Statistics recomputed at the same weights give 0.76 (0.90 for
+have the most; these variances, ratios and the correlation are an unstored
+diagnostic).  Statistics recomputed at the same weights give 0.76 (0.90 for
 the reconstruction term); the running averages catch up by ~100 steps.  With
 recomputed statistics, validation latent AUROC (held-out training-split
 normals + other classes, no test data) after 15 / 30 / 100 / 150 / 300 steps:
@@ -184,7 +185,7 @@ class _GANomalyBase(DCGANDetector):
         under the final weights ("precise BN"), replacing the momentum-0.1 averages.
 
         Those start at mean 0, variance 1, and the first BatchNorm of a DCGAN-initialised
-        encoder sees variances near 1e-4: after k steps the start value still weighs
+        encoder sees variances near 1e-4 (unstored): after k steps the start value still weighs
         0.9^k, which dominates until k is ~100 (module docstring).  The batches mirror
         training (``batch_size``, full batches, the same forward passes), in a fixed
         order of at most ``BN_STATS_MAX_IMAGES`` of the fitted images (the holdout of

@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 #: t-SNE maps at most this many codes (a seeded subsample, stratified by label): Barnes-Hut
-#: t-SNE of 2,000 points takes ~10-30 s on one thread
+#: t-SNE of 2,000 points takes ~10-30 s on one thread (unstored)
 MAX_TSNE_POINTS = 2000
 
 _CLASSES = ((0, "normal", "tab:blue"), (1, "anomalous", "tab:red"))  # as score_histogram_png
