@@ -230,3 +230,86 @@ def test_folded_copy_is_reused_until_the_weights_change():
     x = torch.randn(2, 1, 8, 8)
     with torch.no_grad():
         torch.testing.assert_close(b(x), net(x), rtol=1e-5, atol=1e-5)
+
+
+# ------------------------------------------------------------------ strided convolutions as GEMMs under bf16
+from ganad.nets import gemm_conv  # noqa: E402
+
+GEMM_CASES = [  # (transposed, c_in, c_out, kernel, stride, padding, side)
+    (False, 1, 8, 4, 2, 1, 16), (False, 6, 10, 4, 2, 1, 8), (False, 5, 7, 3, 2, 1, 9), (False, 3, 4, 5, 2, 2, 12),
+    (False, 3, 5, 6, 3, 2, 11), (True, 10, 6, 4, 2, 1, 4), (True, 6, 1, 4, 2, 1, 8), (True, 4, 3, 3, 2, 1, 5),
+    (True, 3, 5, 4, 2, 0, 5), (True, 2, 4, 6, 3, 2, 4),
+]
+
+
+def _reference_and_gemm(transposed, c_in, c_out, k, s, p, side):
+    torch.manual_seed(0)
+    x = torch.randn(3, c_in, side, side + 1)
+    w = torch.randn(*((c_in, c_out) if transposed else (c_out, c_in)), k, k)
+    ref_op = torch.nn.functional.conv_transpose2d if transposed else torch.nn.functional.conv2d
+    gemm = gemm_conv._GemmConvTranspose if transposed else gemm_conv._GemmConv
+    return x, w, ref_op, gemm
+
+
+@pytest.mark.parametrize("case", GEMM_CASES)
+def test_gemm_convolution_equals_the_convolution_in_fp32(case):
+    transposed, c_in, c_out, k, s, p, side = case
+    x, w, ref_op, gemm = _reference_and_gemm(*case)
+    xr, wr, xg, wg = (t.clone().requires_grad_() for t in (x, w, x, w))
+    ref = ref_op(xr, wr, stride=s, padding=p)
+    out = gemm.apply(xg, wg, (k, k), (s, s), (p, p))
+    assert out.shape == ref.shape
+    gy = torch.randn_like(ref)
+    ref.backward(gy)
+    out.backward(gy)
+    for a, b in ((out, ref), (xg.grad, xr.grad), (wg.grad, wr.grad)):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * b.abs().max().item())
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_gemm_layers_take_the_gemm_path_only_under_cpu_bf16_autocast(transposed, monkeypatch):
+    torch.manual_seed(1)
+    cls, plain = (gemm_conv.ConvTranspose2d, nn.ConvTranspose2d) if transposed else (gemm_conv.Conv2d, nn.Conv2d)
+    layer, ref = cls(8, 16, 4, 2, 1, bias=True), plain(8, 16, 4, 2, 1, bias=True)
+    ref.load_state_dict(layer.state_dict())
+    x = torch.randn(4, 8, 4, 4) if transposed else torch.randn(4, 8, 8, 8)  # the smaller map 4x4
+    calls = []
+    fn = gemm_conv._GemmConvTranspose if transposed else gemm_conv._GemmConv
+    real = fn.apply
+    monkeypatch.setattr(fn, "apply", lambda *a: calls.append(1) or real(*a))
+    assert torch.equal(layer(x), ref(x)) and not calls  # fp32: the convolution itself
+    xs = [x.clone().requires_grad_() for _ in range(2)]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, want = layer(xs[0]), ref(xs[1])
+    assert calls and out.dtype == want.dtype == torch.bfloat16
+    assert torch.allclose(out.float(), want.float(), rtol=2e-2, atol=2e-2 * want.abs().max().item())
+    out.float().square().sum().backward()
+    want.float().square().sum().backward()
+    for a, b in ((xs[0].grad, xs[1].grad), (layer.weight.grad, ref.weight.grad), (layer.bias.grad, ref.bias.grad)):
+        assert a.dtype == torch.float32 and torch.allclose(a, b, rtol=3e-2, atol=3e-2 * b.abs().max().item())
+    calls.clear()
+    stride1 = (gemm_conv.ConvTranspose2d if transposed else gemm_conv.Conv2d)(8, 8, 3, 1, 1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        stride1(x)
+        layer(torch.randn(4, 8, 16, 16))  # the smaller map 8x8 (or 16x16): oneDNN is faster there
+    assert not calls  # oneDNN's convolution
+
+
+def test_gemm_conv_keeps_spectral_norm():
+    layer = nn.utils.parametrizations.spectral_norm(gemm_conv.Conv2d(3, 8, 4, 2, 1))
+    assert parametrize.is_parametrized(layer, "weight") and isinstance(layer, nn.Conv2d)
+    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = layer(x)
+    y.float().sum().backward()
+    assert layer.parametrizations.weight.original.grad is not None and y.shape == (2, 8, 4, 4)
+
+
+def test_gemm_outputs_can_be_modified_in_place_by_the_next_layer():
+    net = nn.Sequential(gemm_conv.Conv2d(3, 8, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True),
+                        gemm_conv.ConvTranspose2d(8, 3, 4, 2, 1), nn.ReLU(inplace=True))
+    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = net(x)
+    y.float().sum().backward()
+    assert y.shape == x.shape and x.grad is not None

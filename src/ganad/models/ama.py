@@ -172,6 +172,7 @@ from ..params import BOOL, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_IN
 from ..registry import register
 from ..train import StepFn, StepIndex, alternating
 from .torch_base import Phase, TorchDetector
+from ..nets.gemm_conv import Conv2d
 
 ATYPICAL = ("annulus", "scale", "sipple", "none")
 DIRECTIONS = ("inward", "outward")
@@ -197,7 +198,7 @@ class AMAEncoder(nn.Module):
         c_in = channels
         for i in range(int(math.log2(size)) - 2):
             c_out = 2 * width * 2**i
-            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2)]
+            layers += [Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2)]
             c_in = c_out
         layers.append(HeadConv2d(c_in, nz, 4, bias=False))
         self.main = nn.Sequential(*layers)

@@ -51,6 +51,7 @@ from ..nets.init import init_dcgan
 from ..params import SHARED, Options
 from ..registry import register
 from .torch_base import DCGANDetector, crop_to_input, module_dict
+from ..nets.gemm_conv import Conv2d
 
 
 class ConvEncoder(nn.Module):
@@ -66,7 +67,7 @@ class ConvEncoder(nn.Module):
         layers: list[nn.Module] = []
         c, w = channels, width
         for i in range(n):
-            layers += [nn.Conv2d(c, w, 4, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(True)]
+            layers += [Conv2d(c, w, 4, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(True)]
             c, w = w, w * 2
         self.body = nn.Sequential(*layers)
         self.head = HeadConv2d(c, out_dim, 4, bias=True)

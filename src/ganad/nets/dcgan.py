@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 from .dense_conv import HeadConv2d, ProjectionConvTranspose2d
+from .gemm_conv import Conv2d, ConvTranspose2d
 
 
 def _n_down(size: int) -> int:
@@ -59,17 +60,17 @@ class DCGANEncoder(nn.Module):
         super().__init__()
         n = _n_down(size)
         layers: list[nn.Module] = [
-            _maybe_sn(nn.Conv2d(channels, width, 4, 2, 1, bias=norm != "batch" or sn), sn),
+            _maybe_sn(Conv2d(channels, width, 4, 2, 1, bias=norm != "batch" or sn), sn),
             nn.LeakyReLU(0.2, inplace=True),
         ]
         if dropout:
             layers.append(nn.Dropout(dropout))
         w, side = width, size // 2
         for _ in range(n_extra_layers):
-            layers += [_maybe_sn(nn.Conv2d(w, w, 3, 1, 1, bias=norm != "batch"), sn), *_norm(norm, w, side), nn.LeakyReLU(0.2, inplace=True)]
+            layers += [_maybe_sn(Conv2d(w, w, 3, 1, 1, bias=norm != "batch"), sn), *_norm(norm, w, side), nn.LeakyReLU(0.2, inplace=True)]
         for _ in range(n - 1):
             layers += [
-                _maybe_sn(nn.Conv2d(w, w * 2, 4, 2, 1, bias=norm != "batch"), sn),
+                _maybe_sn(Conv2d(w, w * 2, 4, 2, 1, bias=norm != "batch"), sn),
                 *_norm(norm, w * 2, side // 2),
                 nn.LeakyReLU(0.2, inplace=True),
             ]
@@ -98,11 +99,11 @@ class DCGANDecoder(nn.Module):
         w = width * 2 ** (n - 1)
         layers: list[nn.Module] = [ProjectionConvTranspose2d(nz, w, 4, bias=False), nn.BatchNorm2d(w), nn.ReLU(True)]
         for _ in range(n - 1):
-            layers += [nn.ConvTranspose2d(w, w // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(w // 2), nn.ReLU(True)]
+            layers += [ConvTranspose2d(w, w // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(w // 2), nn.ReLU(True)]
             w //= 2
         for _ in range(n_extra_layers):
-            layers += [nn.Conv2d(w, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(w, channels, 4, 2, 1, bias=False), nn.Tanh()]
+            layers += [Conv2d(w, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(True)]
+        layers += [ConvTranspose2d(w, channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.nz = nz
 

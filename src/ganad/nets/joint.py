@@ -40,6 +40,7 @@ from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 from .dense_conv import HeadConv2d
 from .init import _raw_weight
+from .gemm_conv import Conv2d, ConvTranspose2d
 
 _LINEAR_LIKE = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
@@ -79,9 +80,9 @@ class ZenatiMNISTEncoder(nn.Module):
         _check_side(size)
         w1 = max(1, width // 2)
         self.body = nn.Sequential(
-            nn.Conv2d(channels, w1, 3, 1, 1),
-            nn.Conv2d(w1, width, 3, 2, 1), nn.BatchNorm2d(width), nn.LeakyReLU(0.1),
-            nn.Conv2d(width, 2 * width, 3, 2, 1), nn.BatchNorm2d(2 * width), nn.LeakyReLU(0.1),
+            Conv2d(channels, w1, 3, 1, 1),
+            Conv2d(w1, width, 3, 2, 1), nn.BatchNorm2d(width), nn.LeakyReLU(0.1),
+            Conv2d(width, 2 * width, 3, 2, 1), nn.BatchNorm2d(2 * width), nn.LeakyReLU(0.1),
         )
         self.fc = nn.Linear(2 * width * (size // 4) ** 2, nz)
 
@@ -103,8 +104,8 @@ class ZenatiMNISTGenerator(nn.Module):
             nn.Linear(hidden, self.c0 * self.side**2), nn.BatchNorm1d(self.c0 * self.side**2), nn.ReLU(),
         )
         self.conv = nn.Sequential(
-            nn.ConvTranspose2d(self.c0, width, 4, 2, 1), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh(),
+            ConvTranspose2d(self.c0, width, 4, 2, 1), nn.BatchNorm2d(width), nn.ReLU(),
+            ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh(),
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -120,8 +121,8 @@ class ZenatiMNISTDiscriminator(nn.Module):
         super().__init__()
         _check_side(size)
         self.x_path = nn.Sequential(
-            nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.1), nn.Dropout(dropout),
-            nn.Conv2d(width, width, 4, 2, 1), nn.BatchNorm2d(width), nn.LeakyReLU(0.1), nn.Dropout(dropout),
+            Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.1), nn.Dropout(dropout),
+            Conv2d(width, width, 4, 2, 1), nn.BatchNorm2d(width), nn.LeakyReLU(0.1), nn.Dropout(dropout),
         )
         self.z_path = nn.Sequential(nn.Linear(nz, 8 * width), nn.LeakyReLU(0.1), nn.Dropout(dropout))
         joint_in = width * (size // 4) ** 2 + 8 * width
@@ -144,7 +145,7 @@ class ALADEncoder(nn.Module):
         layers: list[nn.Module] = []
         c_in, c = channels, width
         for _ in range(n):
-            layers += [_maybe_sn(nn.Conv2d(c_in, c, 4, 2, 1), sn), nn.BatchNorm2d(c), nn.LeakyReLU(0.2)]
+            layers += [_maybe_sn(Conv2d(c_in, c, 4, 2, 1), sn), nn.BatchNorm2d(c), nn.LeakyReLU(0.2)]
             c_in, c = c, 2 * c
         self.body = nn.Sequential(*layers)
         self.head = HeadConv2d(c_in, nz, 4)
@@ -165,10 +166,10 @@ class XZDiscriminator(nn.Module):
     def __init__(self, size: int, channels: int, nz: int, width: int = 128, sn: bool = True, dropout: float = 0.2):
         super().__init__()
         n = _check_side(size)
-        layers: list[nn.Module] = [_maybe_sn(nn.Conv2d(channels, width, 4, 2, 1), sn), nn.LeakyReLU(0.2)]
+        layers: list[nn.Module] = [_maybe_sn(Conv2d(channels, width, 4, 2, 1), sn), nn.LeakyReLU(0.2)]
         c = width
         for _ in range(n - 1):
-            layers += [_maybe_sn(nn.Conv2d(c, 2 * c, 4, 2, 1), sn), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.2)]
+            layers += [_maybe_sn(Conv2d(c, 2 * c, 4, 2, 1), sn), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.2)]
             c *= 2
         self.x_path = nn.Sequential(*layers)
         zw = 4 * width
@@ -202,8 +203,8 @@ class XXDiscriminator(nn.Module):
         c_in, h, w = (channels, 2 * size, size) if concat == "height" else (2 * channels, size, size)
         w1 = max(1, width // 2)
         self.body = nn.Sequential(
-            _maybe_sn(nn.Conv2d(c_in, w1, 5, 2, 2), sn), nn.LeakyReLU(0.2), nn.Dropout(dropout),
-            _maybe_sn(nn.Conv2d(w1, width, 5, 2, 2), sn), nn.LeakyReLU(0.2), nn.Dropout(dropout),
+            _maybe_sn(Conv2d(c_in, w1, 5, 2, 2), sn), nn.LeakyReLU(0.2), nn.Dropout(dropout),
+            _maybe_sn(Conv2d(w1, width, 5, 2, 2), sn), nn.LeakyReLU(0.2), nn.Dropout(dropout),
         )
         self.head = nn.Linear(width * (h // 4) * (w // 4), 1)
 

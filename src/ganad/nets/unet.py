@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .dcgan import DCGANEncoder
+from .gemm_conv import Conv2d, ConvTranspose2d
 
 
 class UNetGenerator(nn.Module):
@@ -25,16 +26,16 @@ class UNetGenerator(nn.Module):
             raise ValueError(f"the U-Net needs a power-of-two image side >= 8; got {size}")
         n = int(math.log2(size))
         ch = [width * min(2**i, 8) for i in range(n)]
-        down: list[nn.Module] = [nn.Conv2d(channels, ch[0], 4, 2, 1, bias=False)]
+        down: list[nn.Module] = [Conv2d(channels, ch[0], 4, 2, 1, bias=False)]
         for i in range(1, n):
-            layers = [nn.LeakyReLU(0.2), nn.Conv2d(ch[i - 1], ch[i], 4, 2, 1, bias=False)]
+            layers = [nn.LeakyReLU(0.2), Conv2d(ch[i - 1], ch[i], 4, 2, 1, bias=False)]
             if i < n - 1:
                 layers.append(nn.BatchNorm2d(ch[i]))
             down.append(nn.Sequential(*layers))
-        up: list[nn.Module] = [nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(2 * ch[0], channels, 4, 2, 1), nn.Tanh())]
+        up: list[nn.Module] = [nn.Sequential(nn.ReLU(), ConvTranspose2d(2 * ch[0], channels, 4, 2, 1), nn.Tanh())]
         for i in range(1, n):
             c_in = ch[i] if i == n - 1 else 2 * ch[i]  # innermost has no skip to concatenate
-            up.append(nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(c_in, ch[i - 1], 4, 2, 1, bias=False), nn.BatchNorm2d(ch[i - 1])))
+            up.append(nn.Sequential(nn.ReLU(), ConvTranspose2d(c_in, ch[i - 1], 4, 2, 1, bias=False), nn.BatchNorm2d(ch[i - 1])))
         self.down, self.up = nn.ModuleList(down), nn.ModuleList(up)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -54,7 +55,7 @@ class SkipDiscriminator(nn.Module):
     def __init__(self, size: int, channels: int, nz: int, width: int = 64):
         super().__init__()
         self.encoder = DCGANEncoder(size, channels, nz, width)
-        self.classifier = nn.Conv2d(nz, 1, 3, 1, 1, bias=False)
+        self.classifier = Conv2d(nz, 1, 3, 1, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.encoder.head(self.encoder.body(x))  # (N, nz, 1, 1), no activation
