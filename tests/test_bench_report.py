@@ -4,6 +4,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from ganad.cli import main
@@ -141,3 +142,32 @@ def test_contamination_lines_average_the_same_classes_at_every_gamma_and_results
     assert seen == {"kde (epochs=1) (1 cl.)": {0.0: 0.9, 0.1: 0.8}}  # class 1 (gamma 0 only) left out
     assert "![fashion-mnist: AUROC against the training contamination gamma](contamination-fashion-mnist.png)" in text
     assert (tmp_path / "contamination-fashion-mnist.png").is_file()
+
+
+def _summary_module():
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "contamination_summary.py")
+    spec = importlib.util.spec_from_file_location("contamination_summary", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_contamination_summary_compares_the_same_classes_at_every_gamma(tmp_path):
+    from ganad.bench.store import ResultStore, store_path
+
+    store = ResultStore(store_path(tmp_path, "toy", "contamination"))
+    base = {"dataset": "toy", "protocol": "contamination", "seed": 0, "selection": "none", "config": {},
+            "auprc": 0.5, "f1": 0.5, "fit_seconds": 1, "score_seconds": 1, "peak_rss_mb": 1, "n_train": 1,
+            "n_test": 1, "device": "cpu", "torch_version": "x", "git_commit": "x"}
+    cells = {(0, 0.0): 0.9, (1, 0.0): 0.7, (2, 0.0): 0.1, (0, 0.1): 0.8, (1, 0.1): 0.5, (0, 0.02): 0.85}
+    for (c, g), auc in cells.items():
+        store.append({**base, "model": "m", "normal_class": c, "gamma": g, "protocol_options": {"gamma": g},
+                      "auroc": auc})
+    (row,) = _summary_module().summary(str(tmp_path), "toy")
+    assert row["classes"] == [0, 1]  # class 2 has no gamma-0.1 cell: left out of every column
+    assert row["mean"][0.0] == pytest.approx(0.8) and row["mean"][0.1] == pytest.approx(0.65)
+    assert 0.02 not in row["mean"]  # stored for class 0 only: not shown until it covers classes 0 and 1
+    assert row["drop"][0.1] == pytest.approx(-0.15)
