@@ -1,27 +1,26 @@
-"""Strided convolutions as one matrix product when they run in bf16 on a CPU.
+"""The backward pass of small strided convolutions as matrix products, for bf16 training on a CPU.
 
-Under CPU bf16 autocast, oneDNN runs the DCGAN family's 4x4 stride-2
-convolutions well below the matmul rate of the same CPU when the maps are
-small: on this project's CPU (one thread, batch 64, forward + backward), a
-128 -> 256 convolution of an 8x8 map took as long in bf16 as in fp32, and the
-256 -> 128 transposed convolution of a 4x4 map longer (unstored
-microbenchmarks; ``benchmarks/results/conv-kernels.jsonl`` stores the
-per-layer rates).  Written as im2col + one GEMM (forward) and two GEMMs + col2im
-(backward), the same layers use the AMX matmul kernels.
+Under CPU bf16 autocast, oneDNN computes the gradients of the DCGAN family's
+4x4 stride-2 convolutions well below the matmul rate of the same CPU when the
+smaller map is 4x4: on this project's CPU (one thread, batch 64, forward +
+backward), the 256 -> 128 transposed convolution of a 4x4 map took 18.3 ms in
+bf16, the 256 -> 512 convolution of an 8x8 map 90 ms (unstored
+microbenchmarks, best of 12; ``benchmarks/results/conv-kernels.jsonl`` stores
+per-layer rates).  Its forward pass is fast there, so only the backward is
+replaced: the weight gradient as one GEMM of the output gradient with the
+input's patches (im2col), the input gradient as one GEMM and col2im (summed in
+fp32), both on the AMX matmul kernels: 10.0 and 37 ms for the two layers.
 
 :class:`Conv2d` and :class:`ConvTranspose2d` are drop-in subclasses of
 ``nn.Conv2d`` / ``nn.ConvTranspose2d`` (same parameters, state-dict keys,
-initialisation and parametrisations such as spectral norm).  They take the
-GEMM path only inside a CPU ``torch.autocast`` with dtype bf16, for a strided
-(stride >= 2), ungrouped, undilated, zero-padded layer whose smaller map has
-at most :data:`SMALL_MAP_PIXELS` pixels (where oneDNN is slow); fp32 runs, CUDA
-and every other layer go through the convolution unchanged, so fp32 results
-do not move.  The GEMM path computes the convolution's sums in another order:
-bf16 operands with fp32 accumulation inside each product, and the col2im sum
-(at most ceil(k / s)^2 terms per pixel) in fp32 before the bf16 result, equal
-to the oneDNN bf16 convolution up to bf16 rounding (tested).  In a whole
-GANomaly training step at width 64 only the 8x8 <-> 4x4 layers take it, and
-the step gains little (see README's speed section); wider nets (the papers'
+initialisation and parametrisations such as spectral norm).  They take this
+path only inside a CPU ``torch.autocast`` with dtype bf16 when a gradient is
+needed, for a strided (stride >= 2), ungrouped, undilated, zero-padded layer
+whose smaller map has at most :data:`SMALL_MAP_PIXELS` pixels; fp32, scoring,
+CUDA and every other layer run the convolution unchanged, so fp32 results do
+not move.  The gradients are those of the oneDNN bf16 convolution up to bf16
+rounding (tested).  In a GANomaly training step at width 64 only the 8x8 <->
+4x4 layers take it and the step gains little; wider nets (the papers'
 512-channel levels) gain most.
 """
 
@@ -56,67 +55,62 @@ def _col2im(cols: torch.Tensor, n: int, grid: tuple[int, int], k: tuple[int, int
     return out
 
 
-def _channels_last(n: int, c: int, hw: tuple[int, int], dtype: torch.dtype) -> torch.Tensor:
-    return torch.empty((n, c, hw[0], hw[1]), dtype=dtype, memory_format=torch.channels_last)
-
-
 def _nhwc_pad(x: torch.Tensor, p: tuple[int, int]) -> torch.Tensor:
     return F.pad(x.permute(0, 2, 3, 1), (0, 0, p[1], p[1], p[0], p[0]))
 
 
 class _GemmConv(torch.autograd.Function):
+    """oneDNN's forward; the backward as two GEMMs on the input's patches and col2im."""
+
     @staticmethod
     def forward(ctx, x, w, k, s, p):  # type: ignore[override]
-        n, c, h, wd = x.shape
-        out = ((h + 2 * p[0] - k[0]) // s[0] + 1, (wd + 2 * p[1] - k[1]) // s[1] + 1)
-        cols = _im2col(_nhwc_pad(x, p), k, s, out)
-        wm = w.permute(0, 2, 3, 1).reshape(len(w), -1)
-        ctx.save_for_backward(cols, wm)
-        ctx.meta = (n, c, h, wd, out, k, s, p)
-        y = _channels_last(n, len(w), out, x.dtype)  # not a view: later layers may work in place
-        torch.mm(cols, wm.t(), out=y.permute(0, 2, 3, 1).view(-1, len(w)))
-        return y
+        ctx.save_for_backward(x, w)
+        ctx.meta = (k, s, p)
+        return F.conv2d(x, w, None, s, p)
 
     @staticmethod
     def backward(ctx, gy):  # type: ignore[override]
-        cols, wm = ctx.saved_tensors
-        n, c, h, wd, out, k, s, p = ctx.meta
-        g = gy.permute(0, 2, 3, 1).reshape(-1, len(wm))
-        gw = (g.t() @ cols).view(len(wm), k[0], k[1], c).permute(0, 3, 1, 2)
+        x, w = ctx.saved_tensors
+        k, s, p = ctx.meta
+        n, c, h, wd = x.shape
+        out = tuple(gy.shape[-2:])
+        cols = _im2col(_nhwc_pad(x, p), k, s, out)
+        wm = w.permute(0, 2, 3, 1).reshape(len(w), -1)
+        g = gy.permute(0, 2, 3, 1).reshape(-1, len(w))
+        gw = (g.t() @ cols).view(len(w), k[0], k[1], c).permute(0, 3, 1, 2)
         gp = _col2im(g @ wm, n, out, k, s, (h + 2 * p[0], wd + 2 * p[1]), c)
         gx = gp[:, p[0]:p[0] + h, p[1]:p[1] + wd, :].to(gy.dtype).permute(0, 3, 1, 2)
         return gx, gw, None, None, None
 
 
 class _GemmConvTranspose(torch.autograd.Function):
+    """oneDNN's forward; the backward as two GEMMs on the output gradient's patches."""
+
     @staticmethod
     def forward(ctx, x, w, k, s, p):  # type: ignore[override]
-        n, cin, h, wd = x.shape
-        cout = w.shape[1]
-        out = ((h - 1) * s[0] - 2 * p[0] + k[0], (wd - 1) * s[1] - 2 * p[1] + k[1])
-        xl = x.permute(0, 2, 3, 1).reshape(-1, cin)
-        wt = w.permute(0, 2, 3, 1).reshape(cin, -1)
-        yp = _col2im(xl @ wt, n, (h, wd), k, s, (out[0] + 2 * p[0], out[1] + 2 * p[1]), cout)
-        yp = yp[:, p[0]:p[0] + out[0], p[1]:p[1] + out[1], :]
-        ctx.save_for_backward(xl, wt)
-        ctx.meta = (n, cin, h, wd, k, s, p, cout)
-        y = _channels_last(n, cout, out, x.dtype)
-        y.permute(0, 2, 3, 1).copy_(yp)
-        return y
+        ctx.save_for_backward(x, w)
+        ctx.meta = (k, s, p)
+        return F.conv_transpose2d(x, w, None, s, p)
 
     @staticmethod
     def backward(ctx, gy):  # type: ignore[override]
-        xl, wt = ctx.saved_tensors
-        n, cin, h, wd, k, s, p, cout = ctx.meta
+        x, w = ctx.saved_tensors
+        k, s, p = ctx.meta
+        n, cin, h, wd = x.shape
+        cout = w.shape[1]
+        xl = x.permute(0, 2, 3, 1).reshape(-1, cin)
+        wt = w.permute(0, 2, 3, 1).reshape(cin, -1)
         gcols = _im2col(_nhwc_pad(gy, p), k, s, (h, wd))
         gx = (gcols @ wt.t()).view(n, h, wd, cin).permute(0, 3, 1, 2)
         gw = (xl.t() @ gcols).view(cin, k[0], k[1], cout).permute(0, 3, 1, 2)
         return gx, gw, None, None, None
 
 
-def _bf16_cpu(x: torch.Tensor) -> bool:
+def _bf16_cpu_training(x: torch.Tensor, layer: nn.Module) -> bool:
+    """CPU bf16 autocast with a gradient to compute (scoring keeps oneDNN: its forward is faster)."""
     return (x.device.type == "cpu" and torch.is_autocast_enabled("cpu")
-            and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+            and torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_grad_enabled()
+            and (x.requires_grad or any(p.requires_grad for p in layer.parameters())))
 
 
 # the GEMM path is taken when the layer's smaller map (a convolution's output, a transposed
@@ -147,7 +141,7 @@ class Conv2d(nn.Conv2d):
     """``nn.Conv2d``; strided layers under CPU bf16 autocast run as im2col + GEMM."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (_bf16_cpu(x) and _gemm_shape(self, x)):
+        if not (_bf16_cpu_training(x, self) and _gemm_shape(self, x)):
             return super().forward(x)
         xb, wb = x.to(torch.bfloat16), self.weight.to(torch.bfloat16)
         with torch.autocast("cpu", enabled=False):
@@ -159,7 +153,7 @@ class ConvTranspose2d(nn.ConvTranspose2d):
     """``nn.ConvTranspose2d``; strided layers under CPU bf16 autocast run as GEMM + col2im."""
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        if output_size is not None or tuple(self.output_padding) != (0, 0) or not (_bf16_cpu(x) and _gemm_shape(self, x)):
+        if output_size is not None or tuple(self.output_padding) != (0, 0) or not (_bf16_cpu_training(x, self) and _gemm_shape(self, x)):
             return super().forward(x, output_size)
         xb, wb = x.to(torch.bfloat16), self.weight.to(torch.bfloat16)
         with torch.autocast("cpu", enabled=False):
