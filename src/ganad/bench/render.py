@@ -338,7 +338,10 @@ INTRO = (
     "held-out normals, 600 for Fashion-MNIST), else `none`. F1 is at the detector's "
     "own threshold: records written before 2026-12-01 took it as the 90% quantile of the "
     "in-sample training scores; later ones calibrate it on scores of held-out (neural models) "
-    "or cross-fitted (classic models) training images."
+    "or cross-fitted (classic models) training images. An unsupervised one-class cell whose source says "
+    "\"shared with contamination γ = 0\" is the same fit as that contamination cell: with no validation "
+    "anomaly drawn the two splits hold the same images (`ganad.bench.twins`). A cell run again "
+    "(`ganad bench --refresh`) shows its last record."
 )
 
 
