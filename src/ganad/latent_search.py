@@ -445,6 +445,7 @@ def _compile(module: nn.Module, prefix: str) -> list[Op] | None:
     """The module as a list of batched ops, or None when a layer is not supported."""
     from .nets.dcgan import DCGANDecoder
     from .nets.dense_conv import HeadConv2d, ProjectionConvTranspose2d
+    from .nets.gemm_conv import Conv2d, ConvTranspose2d
     from .nets.mlp import MLP
 
     if not _plain(module):
@@ -466,9 +467,10 @@ def _compile(module: nn.Module, prefix: str) -> list[Op] | None:
                 return None
             ops += sub
         return ops
-    if type(module) in (nn.ConvTranspose2d, ProjectionConvTranspose2d):  # the same parameters; bmm either way
+    # the subclasses have the same parameters and differ only in how they compute; bmm either way
+    if type(module) in (nn.ConvTranspose2d, ProjectionConvTranspose2d, ConvTranspose2d):
         return _conv_transpose_op(module, prefix)
-    if type(module) in (nn.Conv2d, HeadConv2d):
+    if type(module) in (nn.Conv2d, HeadConv2d, Conv2d):
         return _conv_op(module, prefix)
     if type(module) is nn.Linear:
         return [_linear_op(prefix)]
