@@ -1,6 +1,9 @@
 """Convolution kernels at the DCGAN shapes of GANomaly (width 64, batch 64, 32x32 input):
 GFLOP/s of forward + backward (data and weights) per layer, fp32 and bf16, default and
-channels-last layout, beside the bf16 / fp32 matmul peaks of the same run.
+channels-last layout, beside the bf16 / fp32 matmul peaks of the same run.  The variant
+"bf16 autocast, ganad layers" runs ganad's own ``Conv2d`` / ``ConvTranspose2d``
+(``ganad.nets.gemm_conv``: the backward as GEMMs where the smaller map is 4x4); the two
+widest layers are the 512-channel levels of wider nets.
 
     python benchmarks/conv_kernels.py            # one thread; rows to benchmarks/results/conv-kernels.jsonl
 
@@ -25,7 +28,8 @@ from torch import nn
 STORE = Path(__file__).resolve().parent / "results" / "conv-kernels.jsonl"
 # (kind, in channels, out channels, input side): E1/E2/D's stride-2 convs, the decoder's transposed ones
 LAYERS = [("conv", 1, 64, 32), ("conv", 64, 128, 16), ("conv", 128, 256, 8),
-          ("convT", 256, 128, 4), ("convT", 128, 64, 8), ("convT", 64, 1, 16)]
+          ("convT", 256, 128, 4), ("convT", 128, 64, 8), ("convT", 64, 1, 16),
+          ("conv", 256, 512, 8), ("convT", 512, 256, 4)]
 
 
 def _time(f, reps: int) -> float:
@@ -43,8 +47,11 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048) -> float:
 
 
 def layer(kind: str, cin: int, cout: int, side: int, batch: int, dtype: torch.dtype, channels_last: bool,
-          autocast: bool, reps: int) -> dict:
-    mod = (nn.Conv2d if kind == "conv" else nn.ConvTranspose2d)(cin, cout, 4, 2, 1, bias=False)
+          autocast: bool, reps: int, ganad_layers: bool = False) -> dict:
+    from ganad.nets import gemm_conv
+
+    convs = (gemm_conv.Conv2d, gemm_conv.ConvTranspose2d) if ganad_layers else (nn.Conv2d, nn.ConvTranspose2d)
+    mod = convs[kind != "conv"](cin, cout, 4, 2, 1, bias=False)
     x = torch.randn(batch, cin, side, side)
     if not autocast:
         mod, x = mod.to(dtype), x.to(dtype)
@@ -79,17 +86,18 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).parent).stdout.strip()
     variants = [("fp32", False, False), ("fp32", True, False), ("bf16 autocast", False, True),
-                ("bf16 autocast", True, True), ("bf16 weights", True, False)]
+                ("bf16 autocast", True, True), ("bf16 weights", True, False),
+                ("bf16 autocast, ganad layers", True, True)]
     print(f"matmul peaks: fp32 {peaks['fp32']:.0f}, bf16 {peaks['bf16']:.0f} GFLOP/s ({args.threads} thread(s))")
     for kind, cin, cout, side in LAYERS:
         for name, cl, ac in variants:
             dtype = torch.float32 if name == "fp32" else torch.bfloat16
-            r = layer(kind, cin, cout, side, args.batch, dtype, cl, ac, args.reps)
+            r = layer(kind, cin, cout, side, args.batch, dtype, cl, ac, args.reps, ganad_layers="ganad" in name)
             r.update(variant=name, layout="channels_last" if cl else "nchw", threads=args.threads, batch=args.batch,
                      peak_fp32_gflop_s=peaks["fp32"], peak_bf16_gflop_s=peaks["bf16"],
                      share_of_bf16_peak=r["gflop_s"] / peaks["bf16"], loadavg_1m=os.getloadavg()[0],
                      torch=torch.__version__, commit=commit, time=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-            print(f"{r['layer']:<26} {name:<14} {r['layout']:<13} {r['ms']:7.1f} ms {r['gflop_s']:6.0f} GFLOP/s "
+            print(f"{r['layer']:<26} {name:<28} {r['layout']:<13} {r['ms']:7.1f} ms {r['gflop_s']:6.0f} GFLOP/s "
                   f"({r['share_of_bf16_peak']:.0%} of the bf16 peak)", flush=True)
             if args.store:
                 with open(args.store, "a") as fh:

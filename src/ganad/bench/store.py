@@ -36,7 +36,7 @@ def is_current(record: dict[str, Any]) -> bool:
 
 def latest_per_cell(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One record per cell: the last one appended (a refreshed cell supersedes its stale record),
-    in the order the cells were first stored."""
+    in the order of those last records."""
     last: dict[tuple, dict[str, Any]] = {}
     for r in records:
         key = cell_key(r)

@@ -5,7 +5,8 @@ The contamination protocol at gamma = 0 mixes no anomaly into training
 (``none``, ``normal-only``) both protocols draw no validation anomaly
 (:func:`ganad.bench.runner.run_cell` passes ``val_anomalies=0``).  The two
 splits are then the same images in the same order (training, validation and
-test; ``tests/test_bench.py`` checks it on every class of the data it runs),
+test; ``tests/test_bench.py`` checks it on every digits class for two seeds and
+on two Fashion-MNIST classes),
 so a one-class cell and its contamination twin of the same model, config,
 class and seed are the same fit and the same test scores.
 

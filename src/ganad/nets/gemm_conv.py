@@ -2,14 +2,15 @@
 
 Under CPU bf16 autocast, oneDNN computes the gradients of the DCGAN family's
 4x4 stride-2 convolutions well below the matmul rate of the same CPU when the
-smaller map is 4x4: on this project's CPU (one thread, batch 64, forward +
-backward), the 256 -> 128 transposed convolution of a 4x4 map took 18.3 ms in
-bf16, the 256 -> 512 convolution of an 8x8 map 90 ms (unstored
-microbenchmarks, best of 12; ``benchmarks/results/conv-kernels.jsonl`` stores
-per-layer rates).  Its forward pass is fast there, so only the backward is
-replaced: the weight gradient as one GEMM of the output gradient with the
+smaller map is 4x4, while its forward pass is fast there.  So only the backward
+is replaced: the weight gradient as one GEMM of the output gradient with the
 input's patches (im2col), the input gradient as one GEMM and col2im (summed in
-fp32), both on the AMX matmul kernels: 10.0 and 37 ms for the two layers.
+fp32), both on the AMX matmul kernels.  ``python benchmarks/conv_kernels.py``
+measures it per layer (one thread, batch 64, forward + backward; stored in
+``benchmarks/results/conv-kernels.jsonl``, variant "bf16 autocast, ganad
+layers"); on the idle machine at a388881: 128 -> 256 of an 8x8 map 18.4 ->
+10.7 ms, 256 -> 128 transposed of a 4x4 map 18.8 -> 16.4 ms, 256 -> 512 89.0 ->
+43.4 ms, 512 -> 256 transposed 98.5 -> 44.5 ms.
 
 :class:`Conv2d` and :class:`ConvTranspose2d` are drop-in subclasses of
 ``nn.Conv2d`` / ``nn.ConvTranspose2d`` (same parameters, state-dict keys,
@@ -19,9 +20,8 @@ needed, for a strided (stride >= 2), ungrouped, undilated, zero-padded layer
 whose smaller map has at most :data:`SMALL_MAP_PIXELS` pixels; fp32, scoring,
 CUDA and every other layer run the convolution unchanged, so fp32 results do
 not move.  The gradients are those of the oneDNN bf16 convolution up to bf16
-rounding (tested).  In a GANomaly training step at width 64 only the 8x8 <->
-4x4 layers take it and the step gains little; wider nets (the papers'
-512-channel levels) gain most.
+rounding (tested).  GANomaly at width 64 has four such layers; the 512-channel
+levels of wider nets gain most.
 """
 
 from __future__ import annotations
@@ -114,11 +114,9 @@ def _bf16_cpu_training(x: torch.Tensor, layer: nn.Module) -> bool:
 
 
 # the GEMM path is taken when the layer's smaller map (a convolution's output, a transposed
-# convolution's input) has at most this many pixels: measured on this project's CPU (one thread,
-# batch 64, forward + backward, bf16), at 4x4 the GEMM path took 10.0 vs 18.3 ms (256 -> 128
-# transposed), 37 vs 90 ms (256 -> 512 of an 8x8 map), 33.6 vs 96.8 ms (512 -> 256 transposed),
-# while at 8x8 oneDNN was faster (128 -> 64 transposed: 11.0 vs 16.4 ms; 64 -> 128 of a 16x16
-# map: 10.1 vs 15.0 ms); unstored microbenchmarks, best of 12
+# convolution's input) has at most this many pixels: at 8x8 oneDNN's backward is as fast or
+# faster (an earlier, all-GEMM version of this path, unstored: 128 -> 64 transposed of an 8x8
+# map 11.0 vs 16.4 ms; 64 -> 128 of a 16x16 map 10.1 vs 15.0 ms, oneDNN first)
 SMALL_MAP_PIXELS = 16
 
 
@@ -138,7 +136,7 @@ def _with_bias(y: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
 
 
 class Conv2d(nn.Conv2d):
-    """``nn.Conv2d``; strided layers under CPU bf16 autocast run as im2col + GEMM."""
+    """``nn.Conv2d``; in CPU bf16 training, small-map strided layers compute their gradients as GEMMs."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (_bf16_cpu_training(x, self) and _gemm_shape(self, x)):
@@ -150,7 +148,7 @@ class Conv2d(nn.Conv2d):
 
 
 class ConvTranspose2d(nn.ConvTranspose2d):
-    """``nn.ConvTranspose2d``; strided layers under CPU bf16 autocast run as GEMM + col2im."""
+    """``nn.ConvTranspose2d``; in CPU bf16 training, small-map strided layers compute their gradients as GEMMs."""
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
         if output_size is not None or tuple(self.output_padding) != (0, 0) or not (_bf16_cpu_training(x, self) and _gemm_shape(self, x)):
